@@ -1,0 +1,21 @@
+/* cgroup_skb ingress on the cgroup v2 root: runs in sk_filter, after the
+ * socket lookup and before the receive queue, for sockets of every
+ * namespace. It never rejects a packet. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "../lib/count.h"
+
+/* bpf_cast_to_kern_ctx (6.2+) gives the real sk_buff, so this hook parses
+ * and keys packets exactly as the others do (same netns, same offsets). */
+extern void *bpf_cast_to_kern_ctx(void *) __ksym;
+
+SEC("cgroup_skb/ingress")
+int cg_sock_rcv(struct __sk_buff *ctx)
+{
+	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+
+	count_stage(skb, STAGE_SOCK_RCV, L3_AT_NETHDR, 0);
+	return 1;
+}

@@ -1,0 +1,126 @@
+/* Tracepoint hooks (tp_btf): the stable interface, present on every
+ * kernel with BTF, seeing every namespace. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "../lib/count.h"
+
+/* rx.driver: the driver hands the packet to the stack. Drivers use one of
+ * these entry points per packet, so together they count each packet once. */
+SEC("tp_btf/netif_rx")
+int BPF_PROG(tp_netif_rx, struct sk_buff *skb)
+{
+	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0);
+	return 0;
+}
+
+SEC("tp_btf/napi_gro_receive_entry")
+int BPF_PROG(tp_napi_gro_receive_entry, struct sk_buff *skb)
+{
+	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0);
+	return 0;
+}
+
+SEC("tp_btf/netif_receive_skb_entry")
+int BPF_PROG(tp_netif_receive_skb_entry, struct sk_buff *skb)
+{
+	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0);
+	return 0;
+}
+
+SEC("tp_btf/netif_receive_skb_list_entry")
+int BPF_PROG(tp_netif_receive_skb_list_entry, struct sk_buff *skb)
+{
+	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0);
+	return 0;
+}
+
+/* rx.core: fires inside __netif_receive_skb_core, before protocol handlers. */
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(tp_netif_receive_skb, struct sk_buff *skb)
+{
+	count_stage(skb, STAGE_RX_CORE, L3_AT_DATA, 0);
+	return 0;
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(tp_net_dev_queue, struct sk_buff *skb)
+{
+	count_stage(skb, STAGE_TX_QUEUE, L3_AT_NETHDR, 0);
+	return 0;
+}
+
+/* A packet handed to the driver, remembered until net_dev_xmit reports the
+ * driver's verdict. By then the driver may have freed or forwarded the skb,
+ * so tx.done must not read it: it matches the pointer only. start_xmit and
+ * xmit run back to back on one CPU; stacked devices nest, hence a few
+ * slots picked by pointer. */
+#define TX_SLOTS 8
+
+struct tx_inflight {
+	__u64 skb;
+	__u32 verdict;
+	struct flow_key key;
+	struct pkt_meta meta;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tx_inflight);
+} tx_inflight SEC(".maps");
+
+/* The skb's address as a plain number: the verifier forbids arithmetic on
+ * the typed pointer, so read the raw tracepoint argument. */
+static __always_inline __u64 skb_addr(__u64 *ctx)
+{
+	__u64 addr = 0;
+
+	bpf_probe_read_kernel(&addr, sizeof(addr), &ctx[0]);
+	return addr;
+}
+
+static __always_inline struct tx_inflight *tx_slot(__u64 skb)
+{
+	__u32 idx = (skb >> 8) % TX_SLOTS;
+
+	return bpf_map_lookup_elem(&tx_inflight, &idx);
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(tp_net_dev_start_xmit, struct sk_buff *skb)
+{
+	__u64 addr = skb_addr(ctx);
+	struct tx_inflight *slot = tx_slot(addr);
+	struct flow_key key = {};
+	struct pkt_meta meta = {};
+	enum verdict v = classify(skb, L3_AT_NETHDR, 0, &key, &meta);
+
+	count_parsed(STAGE_TX_XMIT, v, &key, &meta);
+	if (slot) {
+		slot->skb = addr;
+		slot->verdict = v;
+		slot->key = key;
+		slot->meta = meta;
+	}
+	return 0;
+}
+
+SEC("tp_btf/net_dev_xmit")
+int BPF_PROG(tp_net_dev_xmit, struct sk_buff *skb, int rc)
+{
+	__u64 addr = skb_addr(ctx);
+	struct tx_inflight *slot = tx_slot(addr);
+
+	if (rc != 0) /* NETDEV_TX_BUSY etc.: the driver did not take it */
+		return 0;
+	if (!slot || slot->skb != addr) {
+		counter_inc(COUNTER_TX_DONE_UNMATCHED);
+		return 0;
+	}
+	count_parsed(STAGE_TX_DONE, slot->verdict, &slot->key, &slot->meta);
+	return 0;
+}

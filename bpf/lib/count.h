@@ -1,0 +1,135 @@
+/* count_stage: parse an skb, apply the filter, add it to its flow and to
+ * the stage totals. Every hook family ends here. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "config.h"
+#include "flow.h"
+#include "maps.h"
+
+#define EEXIST 17
+
+static __always_inline bool is_port_proto(__u8 proto)
+{
+	return proto == IPPROTO_TCP_ || proto == IPPROTO_UDP_ || proto == IPPROTO_UDPLITE_ ||
+	       proto == IPPROTO_SCTP_;
+}
+
+static __always_inline bool addr_match(const __u8 *a, const volatile __u8 *b, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+/* filter_match runs before any map write: filtered-out packets cost no
+ * flow entry. Host and port match either end, so both directions of a
+ * connection pass. */
+static __always_inline bool filter_match(const struct flow_key *k)
+{
+	if (CFG.filter_netns && k->netns != CFG.filter_netns)
+		return false;
+	if (CFG.filter_proto && k->proto != CFG.filter_proto)
+		return false;
+	if (CFG.filter_port &&
+	    (!is_port_proto(k->proto) || (k->sport != CFG.filter_port && k->dport != CFG.filter_port)))
+		return false;
+	if (CFG.filter_family == AF_INET)
+		return k->family == AF_INET &&
+		       (addr_match(k->saddr, CFG.filter_host, 4) || addr_match(k->daddr, CFG.filter_host, 4));
+	if (CFG.filter_family == AF_INET6)
+		return k->family == AF_INET6 &&
+		       (addr_match(k->saddr, CFG.filter_host, 16) || addr_match(k->daddr, CFG.filter_host, 16));
+	return true;
+}
+
+static __always_inline struct stage_totals *stage_totals(enum stage st)
+{
+	return bpf_map_lookup_elem(&totals, &st);
+}
+
+static __always_inline struct flow_counts *flow_get(const struct flow_key *key)
+{
+	struct flow_counts *s = bpf_map_lookup_elem(&flows, key);
+	struct flow_counts zero = {};
+	long err;
+
+	if (s)
+		return s;
+	err = bpf_map_update_elem(&flows, key, &zero, BPF_NOEXIST);
+	if (err == 0)
+		counter_inc(COUNTER_FLOWS_CREATED);
+	else if (err != -EEXIST)
+		counter_inc(COUNTER_FLOW_CREATE_FAILED);
+	s = bpf_map_lookup_elem(&flows, key);
+	if (!s && err == 0)
+		counter_inc(COUNTER_FLOW_CREATE_FAILED); /* evicted before we could count */
+	return s;
+}
+
+/* Outcome of classifying a packet at a stage, remembered by the transmit
+ * hooks so tx.done can be counted without touching a freed skb. */
+enum verdict {
+	VERDICT_COUNTED = 1,
+	VERDICT_FILTERED,
+	VERDICT_NOT_IP,
+	VERDICT_MALFORMED,
+};
+
+/* count_parsed adds an already parsed packet to its stage. */
+static __always_inline void count_parsed(enum stage st, enum verdict v, const struct flow_key *key,
+					 const struct pkt_meta *meta)
+{
+	struct stage_totals *t = stage_totals(st);
+	struct flow_counts *s;
+
+	if (!t)
+		return;
+	switch (v) {
+	case VERDICT_NOT_IP:
+		__sync_fetch_and_add(&t->not_ip, 1);
+		return;
+	case VERDICT_MALFORMED:
+		__sync_fetch_and_add(&t->malformed, 1);
+		return;
+	case VERDICT_FILTERED:
+		__sync_fetch_and_add(&t->filtered, meta->segs);
+		return;
+	default:
+		break;
+	}
+	__sync_fetch_and_add(&t->packets, meta->segs);
+	__sync_fetch_and_add(&t->bytes, meta->bytes);
+	s = flow_get(key);
+	if (!s)
+		return;
+	__sync_fetch_and_add(&s->packets[st], meta->segs);
+	__sync_fetch_and_add(&s->bytes[st], meta->bytes);
+}
+
+/* classify parses an skb and decides whether it is counted. netns is the
+ * hook's own knowledge of the namespace (netfilter), or 0 to read it off
+ * the skb. */
+static __always_inline enum verdict classify(struct sk_buff *skb, enum l3_at at, __u32 netns,
+					     struct flow_key *key, struct pkt_meta *meta)
+{
+	int ret = parse_skb(skb, at, key, meta);
+
+	if (ret == PARSE_NOT_IP)
+		return VERDICT_NOT_IP;
+	if (ret != PARSE_OK)
+		return VERDICT_MALFORMED;
+	key->netns = netns ? netns : skb_netns(skb);
+	return filter_match(key) ? VERDICT_COUNTED : VERDICT_FILTERED;
+}
+
+static __always_inline void count_stage(struct sk_buff *skb, enum stage st, enum l3_at at, __u32 netns)
+{
+	struct flow_key key = {};
+	struct pkt_meta meta = {};
+	enum verdict v = classify(skb, at, netns, &key, &meta);
+
+	count_parsed(st, v, &key, &meta);
+}

@@ -1,0 +1,274 @@
+/* Flow key and packet parsing. One key per direction (src -> dst) per
+ * network namespace; user space pairs the two directions of a connection. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define AF_INET 2
+#define AF_INET6 10
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define ETH_HLEN 14
+
+#define IPPROTO_ICMP_ 1
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IPPROTO_ICMPV6_ 58
+#define IPPROTO_UDPLITE_ 136
+#define IPPROTO_SCTP_ 132
+
+/* IPv6 extension headers walked before the transport header. */
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+#define MAX_IPV6_EXT_HDRS 6
+#define MAX_VLAN_TAGS 2
+
+struct flow_key {
+	__u8 saddr[16]; /* IPv4 uses the first 4 bytes */
+	__u8 daddr[16];
+	__u16 sport; /* host order; ICMP echo: identifier in both ports */
+	__u16 dport; /* other ICMP: type in sport, code in dport */
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u8 proto;  /* IP protocol number */
+	__u16 pad;
+	__u32 netns; /* network namespace inode */
+};
+
+/* Where the IP header of an skb starts at a given hook. */
+enum l3_at {
+	L3_AT_DATA,   /* receive before __netif_receive_skb_core resets the header */
+	L3_AT_NETHDR, /* skb->network_header is valid: netfilter, output, transmit */
+	L3_AT_MAC,    /* eth_type_trans entry: data points at the Ethernet header */
+};
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_NOT_IP,    /* ARP, LLDP ...: counted, not a flow */
+	PARSE_MALFORMED, /* truncated or inconsistent IP header */
+};
+
+/* Packet facts a stage counts, besides the key. */
+struct pkt_meta {
+	__u32 segs;  /* wire packets: max(1, gso_segs) */
+	__u32 bytes; /* IP bytes on the wire (all segments) */
+};
+
+static __always_inline int read_ports(struct flow_key *key, const void *l4)
+{
+	__u16 ports[2];
+
+	if (bpf_probe_read_kernel(ports, sizeof(ports), l4))
+		return PARSE_MALFORMED;
+	key->sport = bpf_ntohs(ports[0]);
+	key->dport = bpf_ntohs(ports[1]);
+	return PARSE_OK;
+}
+
+/* ICMP/ICMPv6: echo request/reply carry the identifier in both ports so the
+ * two directions of a ping pair up; other types carry type and code. */
+static __always_inline int read_icmp(struct flow_key *key, const void *l4, __u8 echo_req, __u8 echo_rep)
+{
+	struct {
+		__u8 type;
+		__u8 code;
+		__u16 csum;
+		__u16 id;
+	} h;
+
+	if (bpf_probe_read_kernel(&h, sizeof(h), l4))
+		return PARSE_MALFORMED;
+	if (h.type == echo_req || h.type == echo_rep) {
+		key->sport = bpf_ntohs(h.id);
+		key->dport = key->sport;
+	} else {
+		key->sport = h.type;
+		key->dport = h.code;
+	}
+	return PARSE_OK;
+}
+
+/* Transport header: ports (or ICMP identifier) and its length, so a GSO
+ * super-packet's wire bytes can be told. */
+static __always_inline int parse_l4(struct flow_key *key, const unsigned char *l4, __u32 *hdrlen)
+{
+	switch (key->proto) {
+	case IPPROTO_TCP_: {
+		__u8 doff;
+		if (bpf_probe_read_kernel(&doff, 1, l4 + 12))
+			return PARSE_MALFORMED;
+		*hdrlen += (doff >> 4) * 4;
+		return read_ports(key, l4);
+	}
+	case IPPROTO_UDP_:
+	case IPPROTO_UDPLITE_:
+		*hdrlen += 8;
+		return read_ports(key, l4);
+	case IPPROTO_SCTP_:
+		return read_ports(key, l4);
+	case IPPROTO_ICMP_:
+		return read_icmp(key, l4, 8, 0);
+	case IPPROTO_ICMPV6_:
+		return read_icmp(key, l4, 128, 129);
+	}
+	return PARSE_OK; /* other protocols: ports stay 0 */
+}
+
+static __always_inline int parse_ipv4(struct flow_key *key, const unsigned char *l3, __u32 *hdrlen)
+{
+	struct iphdr ip;
+
+	if (bpf_probe_read_kernel(&ip, sizeof(ip), l3))
+		return PARSE_MALFORMED;
+	if (ip.version != 4 || ip.ihl < 5)
+		return PARSE_MALFORMED;
+	key->family = AF_INET;
+	key->proto = ip.protocol;
+	__builtin_memcpy(key->saddr, &ip.saddr, 4);
+	__builtin_memcpy(key->daddr, &ip.daddr, 4);
+	*hdrlen = ip.ihl * 4;
+	/* Non-first fragments have no transport header: ports stay 0. */
+	if (bpf_ntohs(ip.frag_off) & 0x1fff)
+		return PARSE_OK;
+	return parse_l4(key, l3 + ip.ihl * 4, hdrlen);
+}
+
+static __always_inline int parse_ipv6(struct flow_key *key, const unsigned char *l3, __u32 *hdrlen)
+{
+	struct ipv6hdr ip6;
+	__u32 off = sizeof(ip6);
+	__u8 next;
+
+	if (bpf_probe_read_kernel(&ip6, sizeof(ip6), l3))
+		return PARSE_MALFORMED;
+	if (ip6.version != 6)
+		return PARSE_MALFORMED;
+	key->family = AF_INET6;
+	__builtin_memcpy(key->saddr, &ip6.saddr, 16);
+	__builtin_memcpy(key->daddr, &ip6.daddr, 16);
+	next = ip6.nexthdr;
+
+#pragma unroll
+	for (int i = 0; i < MAX_IPV6_EXT_HDRS; i++) {
+		struct {
+			__u8 next;
+			__u8 len;
+			__u16 frag_off; /* fragment header only */
+		} ext;
+
+		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_FRAGMENT &&
+		    next != NEXTHDR_AUTH && next != NEXTHDR_DEST)
+			break;
+		if (bpf_probe_read_kernel(&ext, sizeof(ext), l3 + off))
+			return PARSE_MALFORMED;
+		if (next == NEXTHDR_FRAGMENT) {
+			off += 8;
+			if (bpf_ntohs(ext.frag_off) & 0xfff8) {
+				/* Non-first fragment: no transport header. */
+				key->proto = ext.next;
+				*hdrlen = off;
+				return PARSE_OK;
+			}
+		} else if (next == NEXTHDR_AUTH) {
+			off += (ext.len + 2) * 4;
+		} else {
+			off += (ext.len + 1) * 8;
+		}
+		next = ext.next;
+	}
+	key->proto = next;
+	*hdrlen = off;
+	return parse_l4(key, l3 + off, hdrlen);
+}
+
+static __always_inline __u32 dev_netns(struct net_device *dev)
+{
+	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+}
+
+/* The namespace a packet is in: its device's, else its socket's. */
+static __always_inline __u32 skb_netns(struct sk_buff *skb)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct sock *sk;
+
+	if (dev)
+		return dev_netns(dev);
+	sk = BPF_CORE_READ(skb, sk);
+	if (sk)
+		return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	return 0;
+}
+
+/* parse_skb fills key and meta from an skb at a hook where the IP header
+ * sits where `at` says. It reads with bpf_probe_read_kernel, so it works
+ * the same from tracepoints, netfilter, cgroup_skb, fentry and kprobes. */
+static __always_inline int parse_skb(struct sk_buff *skb, enum l3_at at, struct flow_key *key,
+				     struct pkt_meta *meta)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	unsigned char *data = BPF_CORE_READ(skb, data);
+	unsigned char *l3;
+	__u16 proto = BPF_CORE_READ(skb, protocol);
+	__u32 hdrlen = 0, l3len;
+	int ret;
+
+	if (at == L3_AT_NETHDR) {
+		l3 = head + BPF_CORE_READ(skb, network_header);
+	} else {
+		l3 = data;
+		if (at == L3_AT_MAC) {
+			if (bpf_probe_read_kernel(&proto, sizeof(proto), data + 12))
+				return PARSE_MALFORMED;
+			l3 += ETH_HLEN;
+		}
+#pragma unroll
+		for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+			if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+				break;
+			if (bpf_probe_read_kernel(&proto, sizeof(proto), l3 + 2))
+				return PARSE_MALFORMED;
+			l3 += 4;
+		}
+	}
+
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		/* Tagged frame at a hook where the network header is already
+		 * set: the IP version tells the family. */
+		__u8 v;
+		if (bpf_probe_read_kernel(&v, 1, l3))
+			return PARSE_MALFORMED;
+		proto = (v >> 4) == 4 ? bpf_htons(ETH_P_IP) : (v >> 4) == 6 ? bpf_htons(ETH_P_IPV6) : proto;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP))
+		ret = parse_ipv4(key, l3, &hdrlen);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		ret = parse_ipv6(key, l3, &hdrlen);
+	else
+		return PARSE_NOT_IP;
+	if (ret != PARSE_OK)
+		return ret;
+
+	/* A GRO/GSO super-packet stands for gso_segs packets on the wire,
+	 * each with its own copy of the headers. */
+	struct skb_shared_info *shinfo = (void *)(head + BPF_CORE_READ(skb, end));
+	__u16 segs = BPF_CORE_READ(shinfo, gso_segs);
+
+	l3len = BPF_CORE_READ(skb, len) - (__u32)(l3 - data);
+	meta->segs = 1;
+	if (segs > 1) {
+		meta->segs = segs;
+		l3len += (segs - 1) * hdrlen;
+	}
+	meta->bytes = l3len;
+	return PARSE_OK;
+}

@@ -1,0 +1,30 @@
+/* Stages of the kernel network path, in path order. The Go side reads this
+ * enum through bpf2go (-type stage); the names users see live in
+ * internal/stage. */
+#pragma once
+
+enum stage {
+	STAGE_RX_DRIVER = 0,
+	STAGE_RX_CORE,
+	STAGE_IP_RCV,
+	STAGE_IP_LOCAL_IN,
+	STAGE_L4_RCV,
+	STAGE_SOCK_RCV,
+	STAGE_IP_FORWARD,
+	STAGE_IP_LOCAL_OUT,
+	STAGE_IP_POSTROUTING,
+	STAGE_TX_QUEUE,
+	STAGE_TX_XMIT,
+	STAGE_TX_DONE,
+	NR_STAGES,
+};
+
+/* Global counters: every packet or flow the tables could not hold is
+ * counted here, so no loss is silent. */
+enum counter {
+	COUNTER_FLOWS_CREATED = 0,  /* flow entries this run inserted */
+	COUNTER_FLOW_CREATE_FAILED, /* insert failed: packet counted in stage totals only */
+	COUNTER_TX_DONE_UNMATCHED,  /* net_dev_xmit for an skb whose start_xmit we did not see */
+	COUNTER_DROPS_UNRECORDED,   /* drop seen but its (flow, reason, location) entry could not be stored */
+	NR_COUNTERS,
+};

@@ -1,0 +1,7 @@
+// Package bpf holds dropspot's compiled BPF object and the Go bindings
+// bpf2go generates for it. Nothing else lives here: regenerate with
+// `go generate ./internal/bpf` (needs clang); the results are committed so
+// building dropspot needs no clang.
+package bpf
+
+//go:generate go tool bpf2go -tags linux -target amd64 -type flow_key -type flow_counts -type stage_totals -type stage -type counter Dropspot ../../bpf/dropspot.c -- -I../../bpf/include -I../../bpf/lib -Wall -Werror

@@ -1,0 +1,107 @@
+package flow
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/dropspot/dropspot/internal/bpf"
+	"github.com/dropspot/dropspot/internal/stage"
+)
+
+// Counts are one flow direction's packets and bytes per stage. Bytes are
+// IP bytes; a GSO/GRO super-packet counts as its wire segments.
+type Counts struct {
+	Packets [stage.Count]uint64
+	Bytes   [stage.Count]uint64
+}
+
+// StageTotals is everything a stage saw, flow or not.
+type StageTotals struct {
+	Packets   uint64 // IP packets that passed the filter
+	Bytes     uint64
+	Filtered  uint64 // IP packets the filter rejected
+	NotIP     uint64 // ARP and other non-IP frames
+	Malformed uint64 // frames claiming IP that did not parse
+}
+
+// Overflow counts what the flow table could not hold or match.
+type Overflow struct {
+	FlowsCreated     uint64 // flow entries made this run
+	FlowsEvicted     uint64 // made but pushed out of the full table (LRU)
+	FlowCreateFailed uint64 // packets counted in stage totals but in no flow
+	TxDoneUnmatched  uint64 // driver verdicts for skbs whose start_xmit was not seen
+	DropsUnrecorded  uint64 // drops whose entry could not be stored
+}
+
+// Snapshot is the state of the maps at one moment.
+type Snapshot struct {
+	Flows    map[Key]*Counts
+	Totals   [stage.Count]StageTotals
+	Overflow Overflow
+}
+
+// Maps are the BPF maps a snapshot is read from.
+type Maps struct {
+	Flows, Totals, Counters *ebpf.Map
+}
+
+// Read sums the per-CPU maps into a snapshot.
+func Read(m Maps) (*Snapshot, error) {
+	s := &Snapshot{Flows: map[Key]*Counts{}}
+	var (
+		key    bpf.DropspotFlowKey
+		values []bpf.DropspotFlowCounts
+	)
+	it := m.Flows.Iterate()
+	for it.Next(&key, &values) {
+		c := &Counts{}
+		for _, v := range values {
+			for i := range stage.Count {
+				c.Packets[i] += v.Packets[i]
+				c.Bytes[i] += v.Bytes[i]
+			}
+		}
+		s.Flows[FromBPF(key)] = c
+	}
+	if err := it.Err(); err != nil && !errors.Is(err, ebpf.ErrIterationAborted) {
+		return nil, fmt.Errorf("read flow table: %w", err)
+	}
+
+	var totals []bpf.DropspotStageTotals
+	for i := range stage.Count {
+		if err := m.Totals.Lookup(uint32(i), &totals); err != nil {
+			return nil, fmt.Errorf("read stage totals: %w", err)
+		}
+		for _, t := range totals {
+			st := &s.Totals[i]
+			st.Packets += t.Packets
+			st.Bytes += t.Bytes
+			st.Filtered += t.Filtered
+			st.NotIP += t.NotIp
+			st.Malformed += t.Malformed
+		}
+	}
+
+	var counters [bpf.DropspotCounterNR_COUNTERS]uint64
+	var per []uint64
+	for i := range counters {
+		if err := m.Counters.Lookup(uint32(i), &per); err != nil {
+			return nil, fmt.Errorf("read counters: %w", err)
+		}
+		for _, v := range per {
+			counters[i] += v
+		}
+	}
+	s.Overflow = Overflow{
+		FlowsCreated:     counters[bpf.DropspotCounterCOUNTER_FLOWS_CREATED],
+		FlowCreateFailed: counters[bpf.DropspotCounterCOUNTER_FLOW_CREATE_FAILED],
+		TxDoneUnmatched:  counters[bpf.DropspotCounterCOUNTER_TX_DONE_UNMATCHED],
+		DropsUnrecorded:  counters[bpf.DropspotCounterCOUNTER_DROPS_UNRECORDED],
+	}
+	if n := uint64(len(s.Flows)); s.Overflow.FlowsCreated > n {
+		s.Overflow.FlowsEvicted = s.Overflow.FlowsCreated - n
+	}
+	return s, nil
+}

@@ -1,0 +1,178 @@
+package hookplan
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// attachment is what one candidate holds once attached.
+type attachment struct {
+	progs []*ebpf.Program
+	links []link.Link
+	// nf is set for netfilter candidates: the program to attach in every
+	// other namespace too.
+	nf *nfProbe
+}
+
+func (a *attachment) close() {
+	for _, l := range a.links {
+		l.Close()
+	}
+	for _, p := range a.progs {
+		p.Close()
+	}
+}
+
+// attach loads and attaches every probe of c, or nothing.
+func (r *resolver) attach(c Candidate) (_ *attachment, err error) {
+	a := &attachment{}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	switch c.Kind {
+	case Tracepoint:
+		for _, p := range c.Probes {
+			prog, err := r.load(p.Program, "")
+			if err != nil {
+				return nil, err
+			}
+			a.progs = append(a.progs, prog)
+			l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+			if err != nil {
+				return nil, fmt.Errorf("attach tracepoint %s: %w", p.Target, err)
+			}
+			a.links = append(a.links, l)
+		}
+	case Fentry:
+		for _, p := range c.Probes {
+			if err := r.attachFentry(a, p); err != nil {
+				return nil, err
+			}
+		}
+	case Kprobe:
+		prog, err := r.load(c.Probes[0].Program, "")
+		if err != nil {
+			return nil, err
+		}
+		a.progs = append(a.progs, prog)
+		for _, p := range c.Probes {
+			if err := r.attachKprobe(a, prog, p); err != nil {
+				return nil, err
+			}
+		}
+	case Netfilter:
+		prog, err := r.load(c.Probes[0].Program, "")
+		if err != nil {
+			return nil, err
+		}
+		a.progs = append(a.progs, prog)
+		a.nf = &nfProbe{prog: prog, hook: c.NFHook, priority: c.NFPriority}
+		// Prove it attaches here; the namespace watcher then owns the
+		// links of every namespace, this one included.
+		links, err := a.nf.attachHere()
+		for _, l := range links {
+			l.Close()
+		}
+		if err != nil {
+			return nil, err
+		}
+	case CgroupSKB:
+		if r.cgroupRoot == "" {
+			return nil, fmt.Errorf("no cgroup v2 hierarchy: %v", r.cgroupErr)
+		}
+		prog, err := r.load(c.Probes[0].Program, "")
+		if err != nil {
+			return nil, err
+		}
+		a.progs = append(a.progs, prog)
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: r.cgroupRoot, Attach: ebpf.AttachCGroupInetIngress, Program: prog})
+		if err != nil {
+			return nil, fmt.Errorf("attach to cgroup %s: %w", r.cgroupRoot, err)
+		}
+		a.links = append(a.links, l)
+	default:
+		return nil, fmt.Errorf("unknown hook kind %q", c.Kind)
+	}
+	return a, nil
+}
+
+// attachFentry tries the target's spellings in order: fentry needs the
+// function in BTF and an exact symbol, so .constprop copies cannot be used.
+func (r *resolver) attachFentry(a *attachment, p Probe) error {
+	var errs []error
+	for _, fn := range strings.Split(p.Target, "|") {
+		prog, err := r.load(p.Program, fn)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			prog.Close()
+			errs = append(errs, fmt.Errorf("attach fentry %s: %w", fn, err))
+			continue
+		}
+		a.progs = append(a.progs, prog)
+		a.links = append(a.links, l)
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// attachKprobe resolves the kernel's spelling via kallsyms first, so that
+// "no such function" and "kprobes unavailable" are told apart: cilium/ebpf
+// reports both as os.ErrNotExist.
+func (r *resolver) attachKprobe(a *attachment, prog *ebpf.Program, p Probe) error {
+	if r.symbols == nil {
+		return fmt.Errorf("kallsyms unreadable: %v", r.symbolsErr)
+	}
+	sym, ok := r.symbols.Resolve(p.Target)
+	if !ok {
+		return fmt.Errorf("kernel has no function %s", p.Target)
+	}
+	l, err := link.Kprobe(sym, prog, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("kprobe on %s: %w (the symbol exists, so kprobes are unavailable on this kernel)", sym, err)
+	}
+	if err != nil {
+		return fmt.Errorf("kprobe on %s: %w", sym, err)
+	}
+	a.links = append(a.links, l)
+	return nil
+}
+
+// nfProbe is a netfilter program with its hook, attached per namespace for
+// IPv4 and IPv6.
+type nfProbe struct {
+	prog     *ebpf.Program
+	hook     uint32
+	priority int32
+}
+
+// attachHere attaches in the calling thread's network namespace.
+func (n *nfProbe) attachHere() ([]link.Link, error) {
+	var links []link.Link
+	for _, pf := range []link.NetfilterProtocolFamily{link.NetfilterProtoIPv4, link.NetfilterProtoIPv6} {
+		l, err := link.AttachNetfilter(link.NetfilterOptions{
+			Program:        n.prog,
+			ProtocolFamily: pf,
+			Hook:           link.NetfilterInetHook(n.hook),
+			Priority:       n.priority,
+		})
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			return nil, fmt.Errorf("attach netfilter %s (family %d): %w", nfHookNames[n.hook], pf, err)
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}

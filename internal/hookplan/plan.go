@@ -1,0 +1,147 @@
+package hookplan
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/dropspot/dropspot/internal/stage"
+)
+
+// Hook is the candidate a stage ended up with.
+type Hook struct {
+	Stage stage.Stage
+	Kind  Kind
+	Name  string
+}
+
+// Rejection is a candidate that did not work, and why.
+type Rejection struct {
+	Stage     stage.Stage
+	Candidate string
+	Reason    string
+}
+
+// Plan is the resolved hook plan: what observes each stage, and what was
+// tried and failed. Its links live until Close.
+type Plan struct {
+	Hooks    []Hook
+	Rejected []Rejection
+
+	attached []*attachment
+	netns    *NetnsWatcher
+}
+
+// Options tune plan resolution.
+type Options struct {
+	// Skip leaves out whole hook families (for tests and for users who
+	// want, say, tracepoints only).
+	Skip map[Kind]bool
+	Log  *slog.Logger
+}
+
+type resolver struct {
+	*loader
+	symbols    Symbols
+	symbolsErr error
+	cgroupRoot string
+	cgroupErr  error
+}
+
+// Resolve attaches, for every stage, the first candidate that works. The
+// object's maps must already exist (maps); spec is the whole object with
+// its run-time constants set. A stage with no working candidate is left
+// out of Hooks; Resolve fails only if nothing at all attached.
+func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options) (*Plan, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &resolver{loader: &loader{spec: spec, maps: maps}}
+	r.symbols, r.symbolsErr = LoadSymbols()
+	r.cgroupRoot, r.cgroupErr = CgroupV2Root()
+
+	p := &Plan{}
+	hooked := map[stage.Stage]bool{}
+	var nfProbes []*nfProbe
+	for _, c := range Candidates() {
+		if hooked[c.Stage] {
+			continue
+		}
+		reject := func(reason string) {
+			p.Rejected = append(p.Rejected, Rejection{Stage: c.Stage, Candidate: c.Name(), Reason: reason})
+			log.Debug("hook rejected", "stage", c.Stage, "hook", c.Name(), "reason", reason)
+		}
+		if opts.Skip[c.Kind] {
+			reject("skipped by request")
+			continue
+		}
+		if c.Requires != nil && !hooked[*c.Requires] {
+			reject(fmt.Sprintf("needs stage %v hooked", *c.Requires))
+			continue
+		}
+		a, err := r.attach(c)
+		if err != nil {
+			reject(err.Error())
+			continue
+		}
+		hooked[c.Stage] = true
+		p.attached = append(p.attached, a)
+		p.Hooks = append(p.Hooks, Hook{Stage: c.Stage, Kind: c.Kind, Name: c.Name()})
+		if a.nf != nil {
+			nfProbes = append(nfProbes, a.nf)
+		}
+		log.Debug("hook attached", "stage", c.Stage, "hook", c.Name())
+	}
+	if len(p.Hooks) == 0 {
+		return nil, fmt.Errorf("no hook could be attached for any stage (run `dropspot doctor` for the reasons)")
+	}
+	if len(nfProbes) > 0 {
+		p.netns = NewNetnsWatcher(nfProbes, log)
+		if err := p.netns.Sync(); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Watch keeps netfilter links in step with the namespaces on the host
+// until ctx ends. Namespaces created while running are attached within
+// the watcher's period (or at once when made with `ip netns add`).
+func (p *Plan) Watch(ctx context.Context) {
+	if p.netns != nil {
+		p.netns.Run(ctx)
+	}
+}
+
+// Namespaces returns how many network namespaces the per-namespace hooks
+// cover, or 0 when the plan has none.
+func (p *Plan) Namespaces() int {
+	if p.netns == nil {
+		return 0
+	}
+	return p.netns.Count()
+}
+
+// Hooked reports whether a stage has a hook.
+func (p *Plan) Hooked(s stage.Stage) bool {
+	for _, h := range p.Hooks {
+		if h.Stage == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Close detaches everything.
+func (p *Plan) Close() {
+	if p.netns != nil {
+		p.netns.Close()
+	}
+	for _, a := range p.attached {
+		a.close()
+	}
+}

@@ -1,0 +1,98 @@
+// Package tracer loads dropspot's BPF object, sizes and creates its maps,
+// resolves the hook plan against the running kernel and reads the counts.
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/dropspot/dropspot/internal/bpf"
+	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/hookplan"
+)
+
+// DefaultMaxFlows is the flow table size when none is given.
+const DefaultMaxFlows = 65536
+
+// Config is what a run counts and how much memory it may use.
+type Config struct {
+	MaxFlows int // flow directions the table holds before evicting (LRU)
+	Filter   flow.Filter
+	Skip     map[hookplan.Kind]bool
+	Log      *slog.Logger
+}
+
+// Tracer is a loaded, attached dropspot.
+type Tracer struct {
+	Plan *hookplan.Plan
+	maps *ebpf.Collection
+}
+
+// ErrPrivilege says the caller lacks what loading BPF needs.
+var ErrPrivilege = errors.New("dropspot needs root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN to enter namespaces)")
+
+// Start loads the programs the plan chooses and attaches them.
+func Start(cfg Config) (*Tracer, error) {
+	if cfg.MaxFlows == 0 {
+		cfg.MaxFlows = DefaultMaxFlows
+	}
+	if cfg.MaxFlows < 1 || cfg.MaxFlows > 1<<24 {
+		return nil, fmt.Errorf("max flows %d out of range 1..%d", cfg.MaxFlows, 1<<24)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, privilegeError(err)
+	}
+	spec, err := bpf.LoadDropspot()
+	if err != nil {
+		return nil, fmt.Errorf("read BPF object: %w", err)
+	}
+	spec.Maps[bpf.DropspotMapFlows].MaxEntries = uint32(cfg.MaxFlows)
+	if err := spec.Variables["CFG"].Set(cfg.Filter.Config()); err != nil {
+		return nil, fmt.Errorf("set filter: %w", err)
+	}
+
+	// Create every map once; each program is then loaded against them.
+	mapsOnly := spec.Copy()
+	mapsOnly.Programs = nil
+	maps, err := ebpf.NewCollection(mapsOnly)
+	if err != nil {
+		return nil, privilegeError(fmt.Errorf("create maps: %w", err))
+	}
+	plan, err := hookplan.Resolve(spec, maps.Maps, hookplan.Options{Skip: cfg.Skip, Log: cfg.Log})
+	if err != nil {
+		maps.Close()
+		return nil, privilegeError(err)
+	}
+	return &Tracer{Plan: plan, maps: maps}, nil
+}
+
+// Watch keeps per-namespace hooks current until ctx ends.
+func (t *Tracer) Watch(ctx context.Context) { t.Plan.Watch(ctx) }
+
+// Snapshot reads the counts so far.
+func (t *Tracer) Snapshot() (*flow.Snapshot, error) {
+	return flow.Read(flow.Maps{
+		Flows:    t.maps.Maps[bpf.DropspotMapFlows],
+		Totals:   t.maps.Maps[bpf.DropspotMapTotals],
+		Counters: t.maps.Maps[bpf.DropspotMapCounters],
+	})
+}
+
+// Close detaches every program and frees the maps.
+func (t *Tracer) Close() {
+	t.Plan.Close()
+	t.maps.Close()
+}
+
+func privilegeError(err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w: %v", ErrPrivilege, err)
+	}
+	return err
+}
