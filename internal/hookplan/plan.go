@@ -48,6 +48,9 @@ type resolver struct {
 	symbolsErr error
 	cgroupRoot string
 	cgroupErr  error
+	// kindUnavailable remembers a failure that rules out a whole hook
+	// family on this kernel, so it is not retried for every stage.
+	kindUnavailable map[Kind]error
 }
 
 // Resolve attaches, for every stage, the first candidate that works. The
@@ -59,7 +62,7 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &resolver{loader: &loader{spec: spec, maps: maps}}
+	r := &resolver{loader: &loader{spec: spec, maps: maps}, kindUnavailable: map[Kind]error{}}
 	r.symbols, r.symbolsErr = LoadSymbols()
 	r.cgroupRoot, r.cgroupErr = CgroupV2Root()
 
@@ -82,8 +85,13 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 			reject(fmt.Sprintf("needs stage %v hooked", *c.Requires))
 			continue
 		}
+		if err := r.kindUnavailable[c.Kind]; err != nil {
+			reject(err.Error())
+			continue
+		}
 		a, err := r.attach(c)
 		if err != nil {
+			r.noteKindFailure(c.Kind, err)
 			reject(err.Error())
 			continue
 		}

@@ -1,0 +1,57 @@
+// Package cli is dropspot's command line: subcommands, flags, exit codes.
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+)
+
+const usage = `dropspot: per-connection packet counts along the kernel network path
+
+Usage:
+  dropspot watch [flags]   count until --duration or Ctrl-C, then report
+  dropspot doctor          show the kernel, and which hook each stage gets (and why not others)
+
+Run "dropspot COMMAND --help" for a command's flags.
+`
+
+// Main runs one command and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "watch":
+		err = watch(args[1:], stdout, stderr)
+	case "doctor":
+		err = doctor(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "dropspot: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err == errUsage {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "dropspot: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// errUsage means the flags were wrong; pflag has already said how.
+var errUsage = fmt.Errorf("usage")
+
+func logger(stderr io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+}

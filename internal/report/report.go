@@ -1,0 +1,185 @@
+// Package report turns a flow-table snapshot into what users read: the
+// JSON document, the text report and the live view. Loss analysis lives
+// here too: which stages a flow direction passed and where it lost most.
+package report
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/hookplan"
+	"github.com/dropspot/dropspot/internal/stage"
+)
+
+// Report is the final (or current) state of a run. Field names are a
+// contract: add fields freely, never rename.
+type Report struct {
+	Flows    []Flow                `json:"flows"`
+	Hooks    []Hook                `json:"hooks"`
+	Overflow Overflow              `json:"overflow"`
+	Totals   map[string]StageTotal `json:"totals"`
+	// NetnsHooked is how many network namespaces the per-namespace
+	// (netfilter) hooks covered at the end.
+	NetnsHooked     int     `json:"netns_hooked"`
+	DurationSeconds float64 `json:"duration_seconds"`
+}
+
+// Flow is one direction (src -> dst) of a connection in one namespace.
+// Stages holds every hooked stage, zeros included; a stage the plan could
+// not hook is absent.
+type Flow struct {
+	Conn   int               `json:"conn"`
+	Proto  string            `json:"proto"`
+	Src    string            `json:"src"`
+	Sport  uint16            `json:"sport"`
+	Dst    string            `json:"dst"`
+	Dport  uint16            `json:"dport"`
+	Netns  uint32            `json:"netns"`
+	Path   string            `json:"path"`
+	Stages map[string]uint64 `json:"stages"`
+	Bytes  map[string]uint64 `json:"bytes"`
+	Drops  []Drop            `json:"drops"`
+	// Lost is the largest stage-to-stage decrease along the path, if any.
+	Lost *Loss `json:"lost,omitempty"`
+
+	key    flow.Key
+	counts *flow.Counts
+	path   []stage.Stage
+}
+
+// Drop is a kernel drop attributed to a flow (filled by drop attribution).
+type Drop struct {
+	Reason   string `json:"reason"`
+	Stage    string `json:"stage"`
+	Location string `json:"location"`
+	Count    uint64 `json:"count"`
+}
+
+// Loss is packets that passed From but not To, the next hooked stage.
+type Loss struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Packets uint64 `json:"packets"`
+}
+
+// Hook is the hook chosen for a stage.
+type Hook struct {
+	Stage string `json:"stage"`
+	Hook  string `json:"hook"`
+}
+
+// Overflow says what the tables could not hold: every count is exact or
+// its loss is here.
+type Overflow struct {
+	EvictedFlows     uint64 `json:"evicted_flows"`
+	Unparsed         uint64 `json:"unparsed"` // most malformed IP packets any one stage saw
+	FlowCreateFailed uint64 `json:"flow_create_failed"`
+	TxDoneUnmatched  uint64 `json:"tx_done_unmatched"`
+	DropsUnrecorded  uint64 `json:"drops_unrecorded"`
+	FlowsCreated     uint64 `json:"flows_created"`
+}
+
+// StageTotal is everything one stage counted, in flows or not.
+type StageTotal struct {
+	Packets   uint64 `json:"packets"`
+	Bytes     uint64 `json:"bytes"`
+	Filtered  uint64 `json:"filtered"`
+	NotIP     uint64 `json:"not_ip"`
+	Malformed uint64 `json:"malformed"`
+}
+
+// Build makes a report from a snapshot and the stages the plan hooked.
+func Build(snap *flow.Snapshot, hooks []hookplan.Hook) *Report {
+	hooked := map[stage.Stage]bool{}
+	r := &Report{Flows: []Flow{}, Hooks: []Hook{}, Totals: map[string]StageTotal{}}
+	for _, h := range hooks {
+		hooked[h.Stage] = true
+		r.Hooks = append(r.Hooks, Hook{Stage: h.Stage.String(), Hook: h.Name})
+	}
+	for _, s := range stage.All() {
+		if !hooked[s] {
+			continue
+		}
+		t := snap.Totals[s]
+		r.Totals[s.String()] = StageTotal(t)
+		r.Overflow.Unparsed = max(r.Overflow.Unparsed, t.Malformed)
+	}
+	o := snap.Overflow
+	r.Overflow.EvictedFlows = o.FlowsEvicted
+	r.Overflow.FlowCreateFailed = o.FlowCreateFailed
+	r.Overflow.TxDoneUnmatched = o.TxDoneUnmatched
+	r.Overflow.DropsUnrecorded = o.DropsUnrecorded
+	r.Overflow.FlowsCreated = o.FlowsCreated
+
+	for key, counts := range snap.Flows {
+		r.Flows = append(r.Flows, newFlow(key, counts, hooked))
+	}
+	sortFlows(r.Flows)
+	numberConns(r.Flows)
+	return r
+}
+
+func newFlow(key flow.Key, c *flow.Counts, hooked map[stage.Stage]bool) Flow {
+	f := Flow{
+		Proto: flow.ProtoName(key.Proto), Src: key.Src.String(), Sport: key.Sport,
+		Dst: key.Dst.String(), Dport: key.Dport, Netns: key.Netns,
+		Stages: map[string]uint64{}, Bytes: map[string]uint64{}, Drops: []Drop{},
+		key: key, counts: c,
+	}
+	for _, s := range stage.All() {
+		if hooked[s] {
+			f.Stages[s.String()] = c.Packets[s]
+			f.Bytes[s.String()] = c.Bytes[s]
+		}
+	}
+	var name string
+	name, f.path = pathOf(key.Proto, c, hooked)
+	f.Path = name
+	f.Lost = largestLoss(f.path, c)
+	return f
+}
+
+func (f *Flow) lost() uint64 {
+	if f.Lost == nil {
+		return 0
+	}
+	return f.Lost.Packets
+}
+
+func (f *Flow) packets() uint64 {
+	var n uint64
+	for _, v := range f.counts.Packets {
+		n = max(n, v)
+	}
+	return n
+}
+
+// sortFlows puts the worst first: most lost, then busiest; ties by key so
+// the order is stable from one refresh to the next.
+func sortFlows(flows []Flow) {
+	slices.SortFunc(flows, func(a, b Flow) int {
+		if c := cmp.Compare(b.lost(), a.lost()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.packets(), a.packets()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.key.String(), b.key.String())
+	})
+}
+
+// numberConns gives both directions of a connection one id, in the order
+// the connections first appear.
+func numberConns(flows []Flow) {
+	ids := map[flow.Key]int{}
+	for i := range flows {
+		c := flows[i].key.Conn()
+		id, ok := ids[c]
+		if !ok {
+			id = len(ids) + 1
+			ids[c] = id
+		}
+		flows[i].Conn = id
+	}
+}

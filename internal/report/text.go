@@ -1,0 +1,61 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/dropspot/dropspot/internal/stage"
+)
+
+// WriteJSON writes the report as one indented JSON document.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// TextOptions shape the text report.
+type TextOptions struct {
+	MaxFlows int // 0 = all
+}
+
+// WriteText writes the human report: hooks, loss counters, then one block
+// per flow direction with its stages in path order.
+func WriteText(w io.Writer, r *Report, opt TextOptions) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dropspot: %d flow directions in %.1fs, %d of %d stages hooked, netfilter hooks in %d namespaces\n",
+		len(r.Flows), r.DurationSeconds, len(r.Hooks), int(stage.Count), r.NetnsHooked)
+	o := r.Overflow
+	fmt.Fprintf(&b, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d\n",
+		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched)
+	shown := r.Flows
+	if opt.MaxFlows > 0 && len(shown) > opt.MaxFlows {
+		shown = shown[:opt.MaxFlows]
+	}
+	for i := range shown {
+		b.WriteString("\n")
+		writeFlow(&b, &shown[i])
+	}
+	if len(shown) < len(r.Flows) {
+		fmt.Fprintf(&b, "\n... %d more flow directions (use --json for all)\n", len(r.Flows)-len(shown))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeFlow(b *strings.Builder, f *Flow) {
+	src := netip.AddrPortFrom(f.key.Src, f.Sport)
+	dst := netip.AddrPortFrom(f.key.Dst, f.Dport)
+	fmt.Fprintf(b, "conn %d  %s %s -> %s  netns %d  (%s)\n", f.Conn, f.Proto, src, dst, f.Netns, f.Path)
+	var parts []string
+	for _, s := range f.path {
+		parts = append(parts, fmt.Sprintf("%s %d", s, f.counts.Packets[s]))
+	}
+	fmt.Fprintf(b, "  %s\n", strings.Join(parts, " → "))
+	if f.Lost != nil {
+		fmt.Fprintf(b, "  lost between %s and %s: %d\n", f.Lost.From, f.Lost.To, f.Lost.Packets)
+	}
+}
