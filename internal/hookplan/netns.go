@@ -47,6 +47,14 @@ func (w *NetnsWatcher) Count() int {
 	return len(w.links)
 }
 
+// Has reports whether the namespace with this inode is hooked.
+func (w *NetnsWatcher) Has(ino uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.links[ino]
+	return ok
+}
+
 // Sync attaches to namespaces not yet hooked and drops the links of those
 // gone. It fails only if the tool's own namespace cannot be hooked.
 func (w *NetnsWatcher) Sync() error {

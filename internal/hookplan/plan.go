@@ -134,6 +134,12 @@ func (p *Plan) Namespaces() int {
 	return p.netns.Count()
 }
 
+// NetnsHooked reports whether the per-namespace hooks cover the namespace
+// with this inode (always true when the plan has no per-namespace hooks).
+func (p *Plan) NetnsHooked(ino uint64) bool {
+	return p.netns == nil || p.netns.Has(ino)
+}
+
 // Hooked reports whether a stage has a hook.
 func (p *Plan) Hooked(s stage.Stage) bool {
 	for _, h := range p.Hooks {
