@@ -2,9 +2,12 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/spf13/pflag"
 )
 
 const usage = `dropspot: per-connection packet counts along the kernel network path
@@ -35,7 +38,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dropspot: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	if err == errUsage {
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	if errors.Is(err, errUsage) {
 		return 2
 	}
 	if err != nil {
@@ -45,8 +51,25 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// errUsage means the flags were wrong; pflag has already said how.
-var errUsage = fmt.Errorf("usage")
+// errUsage means the command line was wrong and the user has been told
+// how; errHelp that help was asked for and shown.
+var (
+	errUsage = errors.New("usage")
+	errHelp  = errors.New("help")
+)
+
+// parseFlags parses a subcommand's flags, saying what is wrong on stderr.
+func parseFlags(fs *pflag.FlagSet, args []string, stderr io.Writer) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, pflag.ErrHelp):
+		return errHelp
+	case err != nil:
+		fmt.Fprintf(stderr, "dropspot %s: %v\nRun \"dropspot %s --help\" for the flags.\n", fs.Name(), err, fs.Name())
+		return errUsage
+	}
+	return nil
+}
 
 func logger(stderr io.Writer, verbose bool) *slog.Logger {
 	level := slog.LevelWarn

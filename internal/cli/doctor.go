@@ -21,8 +21,8 @@ func doctor(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("doctor", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	verbose := fs.BoolP("verbose", "v", false, "log hook decisions to stderr")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	var b strings.Builder
 	var uts unix.Utsname

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -50,11 +49,8 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
 	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every hook is attached")
 	fs.StringSliceVar(&f.skipHooks, "skip-hooks", nil, "hook families not to use: fentry, kprobe, tp_btf, netfilter, cgroup_skb")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log hook decisions to stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil, errUsage
-		}
-		return nil, errUsage
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return nil, err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "dropspot watch: unexpected argument %q\n", fs.Arg(0))

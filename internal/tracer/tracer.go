@@ -35,7 +35,7 @@ type Tracer struct {
 }
 
 // ErrPrivilege says the caller lacks what loading BPF needs.
-var ErrPrivilege = errors.New("dropspot needs root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN to enter namespaces)")
+var ErrPrivilege = errors.New("not enough privilege: run as root, or with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN (to enter namespaces)")
 
 // Start loads the programs the plan chooses and attaches them.
 func Start(cfg Config) (*Tracer, error) {
