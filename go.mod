@@ -10,6 +10,6 @@ require (
 
 require github.com/spf13/pflag v1.1.0
 
-require github.com/vishvananda/netlink v1.3.1 // indirect
+require github.com/vishvananda/netlink v1.3.1
 
 tool github.com/cilium/ebpf/cmd/bpf2go

@@ -1,0 +1,418 @@
+package testnet
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Flow is the 5-tuple a generator used, as seen from the sender: Src/Sport
+// is the initiating side (the UDP sender, TCP client, ping sender).
+// For ICMP echo, Sport and Dport are both the echo identifier.
+type Flow struct {
+	Src, Dst     netip.Addr
+	Sport, Dport uint16
+	Proto        string // "udp", "tcp", "icmp" or "icmp6"
+}
+
+func (f Flow) String() string {
+	return fmt.Sprintf("%s %s -> %s", f.Proto,
+		netip.AddrPortFrom(f.Src, f.Sport), netip.AddrPortFrom(f.Dst, f.Dport))
+}
+
+const (
+	// opTimeout bounds every socket operation and every wait for the peer.
+	opTimeout = 2 * time.Second
+	// tcpTimeout bounds a whole TCP exchange, handshakes included.
+	tcpTimeout = 5 * time.Second
+	// maxCount bounds the number of datagrams or echo requests per call.
+	maxCount = 100000
+	// closedPort is the UDP destination port of UDPToClosedPort. Nothing
+	// listens on it: the namespaces are private to the pair.
+	closedPort = 9 // "discard"
+	// rcvBuf is forced on UDP receivers (root may exceed rmem_max) so a
+	// burst is never dropped for lack of buffer, whatever the scheduling.
+	rcvBuf = 16 << 20
+)
+
+// pingPayload follows each echo request header. Any data would do; a
+// recognisable string helps when reading a capture.
+var pingPayload = []byte("dropspot testnet echo")
+
+// UDP sends exactly n datagrams of payload bytes from side from to a socket
+// bound in the other namespace, and waits until that socket has received all
+// n. The receiver reads while the sender sends and must have everything
+// opTimeout after the last send; fewer, or anything else, is an error.
+// Payloads above the MTU (1472 bytes for IPv4, 1452 for IPv6 on the
+// veth) are fragmented, so they are more than one packet each.
+func UDP(p *Pair, from Side, n, payload int, v6 bool) (Flow, error) {
+	if err := checkUDPArgs(n, payload); err != nil {
+		return Flow{}, err
+	}
+	src, dst, err := p.route(from, v6)
+	if err != nil {
+		return Flow{}, err
+	}
+	rx, err := listenUDP(p, from.Other(), netip.AddrPortFrom(dst, 0))
+	if err != nil {
+		return Flow{}, err
+	}
+	defer rx.Close()
+	if err := forceRcvBuf(rx); err != nil {
+		return Flow{}, err
+	}
+	tx, err := listenUDP(p, from, netip.AddrPortFrom(src, 0))
+	if err != nil {
+		return Flow{}, err
+	}
+	defer tx.Close()
+	f := Flow{Src: src, Dst: dst, Sport: localPort(tx.LocalAddr()), Dport: localPort(rx.LocalAddr()), Proto: "udp"}
+
+	received := make(chan error, 1)
+	go func() {
+		received <- receiveUDP(rx, n, payload, netip.AddrPortFrom(src, f.Sport))
+	}()
+	if err := sendUDP(tx, netip.AddrPortFrom(dst, f.Dport), n, payload); err != nil {
+		rx.Close() // stops the receiver
+		<-received
+		return f, err
+	}
+	// The receiver gets opTimeout after the last send; a deadline also
+	// applies to a Read already in progress.
+	if err := rx.SetReadDeadline(time.Now().Add(opTimeout)); err != nil {
+		rx.Close()
+		<-received
+		return f, fmt.Errorf("testnet: udp receiver deadline: %w", err)
+	}
+	if err := <-received; err != nil {
+		return f, fmt.Errorf("testnet: %v: %w", f, err)
+	}
+	return f, nil
+}
+
+// UDPToClosedPort sends exactly n datagrams of payload bytes from side from
+// to a port nobody listens on in the other namespace: each is dropped there
+// as NO_SOCKET (Udp.NoPorts / Udp6.NoPorts) and answered with an ICMP port
+// unreachable. The sending socket is unconnected, so those errors do not
+// fail the later sends. It does not wait for the errors; on a veth they are
+// produced before each send returns.
+func UDPToClosedPort(p *Pair, from Side, n, payload int, v6 bool) (Flow, error) {
+	if err := checkUDPArgs(n, payload); err != nil {
+		return Flow{}, err
+	}
+	src, dst, err := p.route(from, v6)
+	if err != nil {
+		return Flow{}, err
+	}
+	tx, err := listenUDP(p, from, netip.AddrPortFrom(src, 0))
+	if err != nil {
+		return Flow{}, err
+	}
+	defer tx.Close()
+	f := Flow{Src: src, Dst: dst, Sport: localPort(tx.LocalAddr()), Dport: closedPort, Proto: "udp"}
+	if err := sendUDP(tx, netip.AddrPortFrom(dst, closedPort), n, payload); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func checkUDPArgs(n, payload int) error {
+	if n < 1 || n > maxCount {
+		return fmt.Errorf("testnet: datagram count %d not in [1, %d]", n, maxCount)
+	}
+	// 65507 is the largest UDP payload over IPv4 (and fits IPv6 too).
+	if payload < 0 || payload > 65507 {
+		return fmt.Errorf("testnet: payload %d not in [0, 65507]", payload)
+	}
+	return nil
+}
+
+// listenUDP opens an unconnected UDP socket bound to laddr inside side's
+// namespace; port 0 lets the kernel pick a free port.
+func listenUDP(p *Pair, side Side, laddr netip.AddrPort) (*net.UDPConn, error) {
+	var c *net.UDPConn
+	err := p.Do(side, func() error {
+		var err error
+		c, err = net.ListenUDP(network("udp", laddr.Addr()), net.UDPAddrFromAddrPort(laddr))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("testnet: udp socket on %s in %s: %w", laddr, p.name(side), err)
+	}
+	return c, nil
+}
+
+func forceRcvBuf(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("testnet: udp receiver: %w", err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf)
+	}); err != nil {
+		return fmt.Errorf("testnet: udp receiver: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("testnet: udp receiver SO_RCVBUFFORCE: %w", serr)
+	}
+	return nil
+}
+
+func sendUDP(c *net.UDPConn, dst netip.AddrPort, n, payload int) error {
+	buf := make([]byte, payload)
+	for i := range n {
+		if err := c.SetWriteDeadline(time.Now().Add(opTimeout)); err != nil {
+			return fmt.Errorf("testnet: udp send deadline: %w", err)
+		}
+		if _, err := c.WriteToUDPAddrPort(buf, dst); err != nil {
+			return fmt.Errorf("testnet: udp send %d of %d to %s: %w", i+1, n, dst, err)
+		}
+	}
+	return nil
+}
+
+// receiveUDP reads until n datagrams of payload bytes from src have arrived.
+// Anything else is an error: the namespaces carry no other traffic, so it
+// would mean the counts are not what the caller thinks.
+func receiveUDP(c *net.UDPConn, n, payload int, src netip.AddrPort) error {
+	buf := make([]byte, payload+1) // one spare byte reveals a longer datagram
+	for got := 0; got < n; got++ {
+		m, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return fmt.Errorf("received %d of %d datagrams: %w", got, n, err)
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if from != src || m != payload {
+			return fmt.Errorf("unexpected datagram of %d bytes from %s after %d of %d", m, from, got, n)
+		}
+	}
+	return nil
+}
+
+// TCP connects from side from to a listener in the other namespace, sends
+// nbytes and closes cleanly in both directions: the client shuts down its
+// write side, the server reads to EOF and closes, the client reads the
+// server's EOF and closes. When TCP returns, each side has sent its FIN and
+// received the other's, and the client has sent the last ACK (the client
+// socket stays in TIME_WAIT, so every call uses a new source port). The
+// whole exchange is bounded by tcpTimeout.
+func TCP(p *Pair, from Side, nbytes int, v6 bool) (Flow, error) {
+	if nbytes < 0 {
+		return Flow{}, fmt.Errorf("testnet: negative byte count %d", nbytes)
+	}
+	src, dst, err := p.route(from, v6)
+	if err != nil {
+		return Flow{}, err
+	}
+	deadline := time.Now().Add(tcpTimeout)
+	var ln *net.TCPListener
+	err = p.Do(from.Other(), func() error {
+		var err error
+		ln, err = net.ListenTCP(network("tcp", dst), net.TCPAddrFromAddrPort(netip.AddrPortFrom(dst, 0)))
+		return err
+	})
+	if err != nil {
+		return Flow{}, fmt.Errorf("testnet: tcp listen on %s in %s: %w", dst, p.name(from.Other()), err)
+	}
+	defer ln.Close()
+	if err := ln.SetDeadline(deadline); err != nil {
+		return Flow{}, fmt.Errorf("testnet: tcp listener deadline: %w", err)
+	}
+	f := Flow{Src: src, Dst: dst, Dport: localPort(ln.Addr()), Proto: "tcp"}
+
+	served := make(chan error, 1)
+	go func() { served <- serveTCP(ln, int64(nbytes), deadline) }()
+
+	var c *net.TCPConn
+	err = p.Do(from, func() error {
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), Deadline: deadline}
+		conn, err := d.Dial(network("tcp", dst), netip.AddrPortFrom(dst, f.Dport).String())
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if c, ok = conn.(*net.TCPConn); !ok {
+			conn.Close()
+			return fmt.Errorf("dial returned %T", conn)
+		}
+		return nil
+	})
+	if err != nil {
+		ln.Close() // unblocks Accept
+		<-served
+		return f, fmt.Errorf("testnet: tcp connect %s -> %s: %w", src, netip.AddrPortFrom(dst, f.Dport), err)
+	}
+	f.Sport = localPort(c.LocalAddr())
+	var errs []error
+	if err := runTCPClient(c, nbytes, deadline); err != nil {
+		errs = append(errs, fmt.Errorf("client: %w", err))
+	}
+	if err := <-served; err != nil {
+		errs = append(errs, fmt.Errorf("server: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return f, fmt.Errorf("testnet: %v: %w", f, err)
+	}
+	return f, nil
+}
+
+// runTCPClient writes nbytes, half-closes, waits for the server's EOF and
+// closes the connection.
+func runTCPClient(c *net.TCPConn, nbytes int, deadline time.Time) error {
+	err := func() error {
+		if err := c.SetDeadline(deadline); err != nil {
+			return err
+		}
+		if _, err := c.Write(make([]byte, nbytes)); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		if err := c.CloseWrite(); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		// The server sends nothing, so this returns at its FIN.
+		if m, err := io.Copy(io.Discard, c); err != nil || m != 0 {
+			return fmt.Errorf("waiting for server EOF: read %d bytes: %v", m, err)
+		}
+		return nil
+	}()
+	return errors.Join(err, c.Close())
+}
+
+// serveTCP accepts one connection, reads until the client's EOF, checks that
+// exactly want bytes arrived and closes.
+func serveTCP(ln *net.TCPListener, want int64, deadline time.Time) error {
+	c, err := ln.Accept()
+	if err != nil {
+		return fmt.Errorf("accept: %w", err)
+	}
+	err = func() error {
+		if err := c.SetDeadline(deadline); err != nil {
+			return err
+		}
+		got, err := io.Copy(io.Discard, c)
+		if err != nil {
+			return fmt.Errorf("read after %d bytes: %w", got, err)
+		}
+		if got != want {
+			return fmt.Errorf("received %d bytes, want %d", got, want)
+		}
+		return nil
+	}()
+	return errors.Join(err, c.Close())
+}
+
+// Ping sends n ICMP (or ICMPv6) echo requests from side from to the other
+// side, one at a time, waiting up to opTimeout for each reply. It uses a
+// ping socket (SOCK_DGRAM, IPPROTO_ICMP/ICMPV6; NewPair's ping_group_range
+// lets root open them): the kernel sets the echo identifier to the socket's "port" and
+// delivers only the replies carrying it, so concurrent pings cannot mix.
+func Ping(p *Pair, from Side, n int, v6 bool) (Flow, error) {
+	if n < 1 || n > maxCount {
+		return Flow{}, fmt.Errorf("testnet: echo count %d not in [1, %d]", n, maxCount)
+	}
+	src, dst, err := p.route(from, v6)
+	if err != nil {
+		return Flow{}, err
+	}
+	var c net.Conn
+	err = p.Do(from, func() error {
+		var err error
+		c, err = dialPing(src, dst)
+		return err
+	})
+	if err != nil {
+		return Flow{}, fmt.Errorf("testnet: ping socket %s -> %s in %s: %w", src, dst, p.name(from), err)
+	}
+	defer c.Close()
+	id := localPort(c.LocalAddr())
+	f := Flow{Src: src, Dst: dst, Sport: id, Dport: id, Proto: "icmp"}
+	request, reply := byte(8), byte(0) // ICMP_ECHO, ICMP_ECHOREPLY
+	if v6 {
+		f.Proto = "icmp6"
+		request, reply = 128, 129 // ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY
+	}
+
+	// Type, code, checksum, identifier, sequence, data. The kernel fills in
+	// the checksum and the identifier.
+	msg := append(make([]byte, 8), pingPayload...)
+	msg[0] = request
+	buf := make([]byte, len(msg)+1)
+	for i := range n {
+		seq := uint16(i + 1)
+		binary.BigEndian.PutUint16(msg[6:], seq)
+		if err := c.SetDeadline(time.Now().Add(opTimeout)); err != nil {
+			return f, fmt.Errorf("testnet: %v: deadline: %w", f, err)
+		}
+		if _, err := c.Write(msg); err != nil {
+			return f, fmt.Errorf("testnet: %v: send echo %d of %d: %w", f, seq, n, err)
+		}
+		m, err := c.Read(buf)
+		if err != nil {
+			return f, fmt.Errorf("testnet: %v: reply to echo %d of %d: %w", f, seq, n, err)
+		}
+		if m != len(msg) || buf[0] != reply || binary.BigEndian.Uint16(buf[6:]) != seq {
+			return f, fmt.Errorf("testnet: %v: unexpected reply to echo %d: % x", f, seq, buf[:min(m, 8)])
+		}
+	}
+	return f, nil
+}
+
+// dialPing opens a ping socket bound to src and connected to dst. It must run
+// inside the sender's namespace. Go's net package has no constructor for ping
+// sockets, but adopts one through net.FileConn (as a *net.UDPConn, whose
+// port is the echo identifier).
+func dialPing(src, dst netip.Addr) (net.Conn, error) {
+	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
+	if src.Is6() {
+		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "ping")
+	defer f.Close() // net.FileConn works on a duplicate
+	if err := unix.Bind(fd, sockaddr(src)); err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	if err := unix.Connect(fd, sockaddr(dst)); err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return net.FileConn(f)
+}
+
+// sockaddr returns a for bind/connect with port 0: for a ping socket, binding
+// port 0 lets the kernel choose a free echo identifier.
+func sockaddr(a netip.Addr) unix.Sockaddr {
+	if a.Is4() {
+		return &unix.SockaddrInet4{Addr: a.As4()}
+	}
+	return &unix.SockaddrInet6{Addr: a.As16()}
+}
+
+// network returns e.g. "udp4" or "udp6" so a socket is never dual-stack.
+func network(proto string, a netip.Addr) string {
+	if a.Is4() {
+		return proto + "4"
+	}
+	return proto + "6"
+}
+
+// localPort returns the port of a UDP or TCP socket address (0 otherwise).
+func localPort(a net.Addr) uint16 {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return uint16(a.Port)
+	case *net.TCPAddr:
+		return uint16(a.Port)
+	}
+	return 0
+}
