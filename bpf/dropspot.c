@@ -8,5 +8,6 @@
 #include "hooks/netfilter.h"
 #include "hooks/cgroup.h"
 #include "hooks/function.h"
+#include "hooks/drop.h"
 
 char LICENSE[] SEC("license") = "GPL";

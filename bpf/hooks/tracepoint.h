@@ -73,16 +73,6 @@ struct {
 	__type(value, struct tx_inflight);
 } tx_inflight SEC(".maps");
 
-/* The skb's address as a plain number: the verifier forbids arithmetic on
- * the typed pointer, so read the raw tracepoint argument. */
-static __always_inline __u64 skb_addr(__u64 *ctx)
-{
-	__u64 addr = 0;
-
-	bpf_probe_read_kernel(&addr, sizeof(addr), &ctx[0]);
-	return addr;
-}
-
 static __always_inline struct tx_inflight *tx_slot(__u64 skb)
 {
 	__u32 idx = (skb >> 8) % TX_SLOTS;
@@ -93,13 +83,15 @@ static __always_inline struct tx_inflight *tx_slot(__u64 skb)
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(tp_net_dev_start_xmit, struct sk_buff *skb)
 {
-	__u64 addr = skb_addr(ctx);
+	__u64 addr = ptr_addr(skb);
 	struct tx_inflight *slot = tx_slot(addr);
 	struct flow_key key = {};
 	struct pkt_meta meta = {};
 	enum verdict v = classify(skb, L3_AT_NETHDR, 0, &key, &meta);
 
 	count_parsed(STAGE_TX_XMIT, v, &key, &meta);
+	if (v == VERDICT_COUNTED)
+		remember(skb, STAGE_TX_XMIT, &key);
 	if (slot) {
 		slot->skb = addr;
 		slot->verdict = v;
@@ -112,7 +104,7 @@ int BPF_PROG(tp_net_dev_start_xmit, struct sk_buff *skb)
 SEC("tp_btf/net_dev_xmit")
 int BPF_PROG(tp_net_dev_xmit, struct sk_buff *skb, int rc)
 {
-	__u64 addr = skb_addr(ctx);
+	__u64 addr = ptr_addr(skb);
 	struct tx_inflight *slot = tx_slot(addr);
 
 	if (rc != 0) /* NETDEV_TX_BUSY etc.: the driver did not take it */

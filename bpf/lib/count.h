@@ -125,6 +125,55 @@ static __always_inline enum verdict classify(struct sk_buff *skb, enum l3_at at,
 	return filter_match(key) ? VERDICT_COUNTED : VERDICT_FILTERED;
 }
 
+/* ptr_addr is a pointer's value as a plain number: the verifier forbids
+ * arithmetic and comparisons on typed pointers, not reading their bytes. */
+static __always_inline __u64 ptr_addr(const void *p)
+{
+	__u64 addr = 0;
+
+	bpf_probe_read_kernel(&addr, sizeof(addr), &p);
+	return addr;
+}
+
+/* The packets each CPU counted last, and at which stage, in a few slots
+ * picked by skb address. A packet's stages run back to back on one CPU,
+ * so when it is dropped the drop hook finds here the last stage it passed.
+ * Several slots, because a packet's handling may send others in between
+ * (an ICMP error goes out before the offending packet is freed). */
+#define LAST_SEEN_SLOTS 64
+
+struct last_seen {
+	__u64 skb;
+	__u32 stage;
+	struct flow_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LAST_SEEN_SLOTS);
+	__type(key, __u32);
+	__type(value, struct last_seen);
+} last_seen SEC(".maps");
+
+static __always_inline struct last_seen *last_seen_slot(__u64 skb)
+{
+	__u32 idx = (skb >> 8) % LAST_SEEN_SLOTS;
+
+	return bpf_map_lookup_elem(&last_seen, &idx);
+}
+
+static __always_inline void remember(struct sk_buff *skb, enum stage st, const struct flow_key *key)
+{
+	__u64 addr = ptr_addr(skb);
+	struct last_seen *ls = last_seen_slot(addr);
+
+	if (!ls)
+		return;
+	ls->skb = addr;
+	ls->stage = st;
+	ls->key = *key;
+}
+
 static __always_inline void count_stage(struct sk_buff *skb, enum stage st, enum l3_at at, __u32 netns)
 {
 	struct flow_key key = {};
@@ -132,4 +181,6 @@ static __always_inline void count_stage(struct sk_buff *skb, enum stage st, enum
 	enum verdict v = classify(skb, at, netns, &key, &meta);
 
 	count_parsed(st, v, &key, &meta);
+	if (v == VERDICT_COUNTED)
+		remember(skb, st, &key);
 }

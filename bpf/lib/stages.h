@@ -17,6 +17,7 @@ enum stage {
 	STAGE_TX_XMIT,
 	STAGE_TX_DONE,
 	NR_STAGES,
+	STAGE_NONE = 0xff, /* a drop before any hooked stage saw the packet */
 };
 
 /* Global counters: every packet or flow the tables could not hold is
@@ -26,5 +27,7 @@ enum counter {
 	COUNTER_FLOW_CREATE_FAILED, /* insert failed: packet counted in stage totals only */
 	COUNTER_TX_DONE_UNMATCHED,  /* net_dev_xmit for an skb whose start_xmit we did not see */
 	COUNTER_DROPS_UNRECORDED,   /* drop seen but its (flow, reason, location) entry could not be stored */
+	COUNTER_EVENTS_LOST,        /* drop events the ring buffer had no room for */
+	COUNTER_EVENTS_THROTTLED,   /* drop events over the --events-rate budget */
 	NR_COUNTERS,
 };

@@ -93,8 +93,8 @@ func TestWatchJSON(t *testing.T) {
 	if dec.More() {
 		t.Fatal("stdout carries more than the JSON document")
 	}
-	if len(r.Hooks) != 12 {
-		t.Errorf("hooks = %+v, want all 12 stages", r.Hooks)
+	if len(r.Hooks) != 13 || r.Hooks[12].Stage != "drops" {
+		t.Errorf("hooks = %+v, want all 12 stages and the drop hook", r.Hooks)
 	}
 
 	find := func(src, dst string, sport, dport uint16, netns uint32) *report.Flow {

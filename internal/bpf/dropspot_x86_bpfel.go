@@ -20,6 +20,9 @@ type DropspotConfig struct {
 	FilterProto  uint8
 	FilterFamily uint8
 	FilterHost   [16]uint8
+	EventsRate   uint32
+	EventsStack  uint8
+	Pad          [3]uint8
 }
 
 type DropspotCounter uint32
@@ -29,8 +32,46 @@ const (
 	DropspotCounterCOUNTER_FLOW_CREATE_FAILED DropspotCounter = 1
 	DropspotCounterCOUNTER_TX_DONE_UNMATCHED  DropspotCounter = 2
 	DropspotCounterCOUNTER_DROPS_UNRECORDED   DropspotCounter = 3
-	DropspotCounterNR_COUNTERS                DropspotCounter = 4
+	DropspotCounterCOUNTER_EVENTS_LOST        DropspotCounter = 4
+	DropspotCounterCOUNTER_EVENTS_THROTTLED   DropspotCounter = 5
+	DropspotCounterNR_COUNTERS                DropspotCounter = 6
 )
+
+type DropspotDropEvent struct {
+	_       structs.HostLayout
+	TimeNs  uint64
+	Key     DropspotDropKey
+	Ifindex uint32
+	StackId int32
+	Segs    uint32
+	Pad     uint32
+}
+
+type DropspotDropKey struct {
+	_        structs.HostLayout
+	Flow     DropspotFlowKey
+	Reason   uint32
+	Stage    uint8
+	Kind     uint8
+	Pad      uint16
+	_        [4]byte
+	Location uint64
+}
+
+type DropspotDropKind uint32
+
+const (
+	DropspotDropKindDROP_FLOW      DropspotDropKind = 0
+	DropspotDropKindDROP_NOT_IP    DropspotDropKind = 1
+	DropspotDropKindDROP_MALFORMED DropspotDropKind = 2
+)
+
+type DropspotEventBudget struct {
+	_      structs.HostLayout
+	Second uint64
+	Used   uint32
+	_      [4]byte
+}
 
 type DropspotFlowCounts struct {
 	_       structs.HostLayout
@@ -50,6 +91,13 @@ type DropspotFlowKey struct {
 	Netns  uint32
 }
 
+type DropspotLastSeen struct {
+	_     structs.HostLayout
+	Skb   uint64
+	Stage uint32
+	Key   DropspotFlowKey
+}
+
 type DropspotStage uint32
 
 const (
@@ -66,6 +114,7 @@ const (
 	DropspotStageSTAGE_TX_XMIT        DropspotStage = 10
 	DropspotStageSTAGE_TX_DONE        DropspotStage = 11
 	DropspotStageNR_STAGES            DropspotStage = 12
+	DropspotStageSTAGE_NONE           DropspotStage = 255
 )
 
 type DropspotStageTotals struct {
@@ -94,7 +143,12 @@ type DropspotTxInflight struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	DropspotMapCounters                    = "counters"
+	DropspotMapDrops                       = "drops"
+	DropspotMapEventBudget                 = "event_budget"
+	DropspotMapEvents                      = "events"
 	DropspotMapFlows                       = "flows"
+	DropspotMapLastSeen                    = "last_seen"
+	DropspotMapStacks                      = "stacks"
 	DropspotMapTotals                      = "totals"
 	DropspotMapTxInflight                  = "tx_inflight"
 	DropspotProgCgSockRcv                  = "cg_sock_rcv"
@@ -120,6 +174,8 @@ const (
 	DropspotProgNfIpPostrouting            = "nf_ip_postrouting"
 	DropspotProgNfIpRcv                    = "nf_ip_rcv"
 	DropspotProgNfL4Rcv                    = "nf_l4_rcv"
+	DropspotProgTpKfreeSkb                 = "tp_kfree_skb"
+	DropspotProgTpKfreeSkbNoreason         = "tp_kfree_skb_noreason"
 	DropspotProgTpNapiGroReceiveEntry      = "tp_napi_gro_receive_entry"
 	DropspotProgTpNetDevQueue              = "tp_net_dev_queue"
 	DropspotProgTpNetDevStartXmit          = "tp_net_dev_start_xmit"
@@ -129,6 +185,8 @@ const (
 	DropspotProgTpNetifReceiveSkbListEntry = "tp_netif_receive_skb_list_entry"
 	DropspotProgTpNetifRx                  = "tp_netif_rx"
 	DropspotVarCFG                         = "CFG"
+	DropspotVarUnusedDropEvent             = "unused_drop_event"
+	DropspotVarUnusedDropKind              = "unused_drop_kind"
 )
 
 // LoadDropspot returns the embedded CollectionSpec for Dropspot.
@@ -196,6 +254,8 @@ type DropspotProgramSpecs struct {
 	NfIpPostrouting            *ebpf.ProgramSpec `ebpf:"nf_ip_postrouting"`
 	NfIpRcv                    *ebpf.ProgramSpec `ebpf:"nf_ip_rcv"`
 	NfL4Rcv                    *ebpf.ProgramSpec `ebpf:"nf_l4_rcv"`
+	TpKfreeSkb                 *ebpf.ProgramSpec `ebpf:"tp_kfree_skb"`
+	TpKfreeSkbNoreason         *ebpf.ProgramSpec `ebpf:"tp_kfree_skb_noreason"`
 	TpNapiGroReceiveEntry      *ebpf.ProgramSpec `ebpf:"tp_napi_gro_receive_entry"`
 	TpNetDevQueue              *ebpf.ProgramSpec `ebpf:"tp_net_dev_queue"`
 	TpNetDevStartXmit          *ebpf.ProgramSpec `ebpf:"tp_net_dev_start_xmit"`
@@ -210,17 +270,24 @@ type DropspotProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DropspotMapSpecs struct {
-	Counters   *ebpf.MapSpec `ebpf:"counters"`
-	Flows      *ebpf.MapSpec `ebpf:"flows"`
-	Totals     *ebpf.MapSpec `ebpf:"totals"`
-	TxInflight *ebpf.MapSpec `ebpf:"tx_inflight"`
+	Counters    *ebpf.MapSpec `ebpf:"counters"`
+	Drops       *ebpf.MapSpec `ebpf:"drops"`
+	EventBudget *ebpf.MapSpec `ebpf:"event_budget"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	Flows       *ebpf.MapSpec `ebpf:"flows"`
+	LastSeen    *ebpf.MapSpec `ebpf:"last_seen"`
+	Stacks      *ebpf.MapSpec `ebpf:"stacks"`
+	Totals      *ebpf.MapSpec `ebpf:"totals"`
+	TxInflight  *ebpf.MapSpec `ebpf:"tx_inflight"`
 }
 
 // DropspotVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DropspotVariableSpecs struct {
-	CFG *ebpf.VariableSpec `ebpf:"CFG"`
+	CFG             *ebpf.VariableSpec `ebpf:"CFG"`
+	UnusedDropEvent *ebpf.VariableSpec `ebpf:"unused_drop_event"`
+	UnusedDropKind  *ebpf.VariableSpec `ebpf:"unused_drop_kind"`
 }
 
 // DropspotObjects contains all objects after they have been loaded into the kernel.
@@ -243,16 +310,26 @@ func (o *DropspotObjects) Close() error {
 //
 // It can be passed to LoadDropspotObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DropspotMaps struct {
-	Counters   *ebpf.Map `ebpf:"counters"`
-	Flows      *ebpf.Map `ebpf:"flows"`
-	Totals     *ebpf.Map `ebpf:"totals"`
-	TxInflight *ebpf.Map `ebpf:"tx_inflight"`
+	Counters    *ebpf.Map `ebpf:"counters"`
+	Drops       *ebpf.Map `ebpf:"drops"`
+	EventBudget *ebpf.Map `ebpf:"event_budget"`
+	Events      *ebpf.Map `ebpf:"events"`
+	Flows       *ebpf.Map `ebpf:"flows"`
+	LastSeen    *ebpf.Map `ebpf:"last_seen"`
+	Stacks      *ebpf.Map `ebpf:"stacks"`
+	Totals      *ebpf.Map `ebpf:"totals"`
+	TxInflight  *ebpf.Map `ebpf:"tx_inflight"`
 }
 
 func (m *DropspotMaps) Close() error {
 	return _DropspotClose(
 		m.Counters,
+		m.Drops,
+		m.EventBudget,
+		m.Events,
 		m.Flows,
+		m.LastSeen,
+		m.Stacks,
 		m.Totals,
 		m.TxInflight,
 	)
@@ -262,7 +339,9 @@ func (m *DropspotMaps) Close() error {
 //
 // It can be passed to LoadDropspotObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DropspotVariables struct {
-	CFG *ebpf.Variable `ebpf:"CFG"`
+	CFG             *ebpf.Variable `ebpf:"CFG"`
+	UnusedDropEvent *ebpf.Variable `ebpf:"unused_drop_event"`
+	UnusedDropKind  *ebpf.Variable `ebpf:"unused_drop_kind"`
 }
 
 // DropspotPrograms contains all programs after they have been loaded into the kernel.
@@ -292,6 +371,8 @@ type DropspotPrograms struct {
 	NfIpPostrouting            *ebpf.Program `ebpf:"nf_ip_postrouting"`
 	NfIpRcv                    *ebpf.Program `ebpf:"nf_ip_rcv"`
 	NfL4Rcv                    *ebpf.Program `ebpf:"nf_l4_rcv"`
+	TpKfreeSkb                 *ebpf.Program `ebpf:"tp_kfree_skb"`
+	TpKfreeSkbNoreason         *ebpf.Program `ebpf:"tp_kfree_skb_noreason"`
 	TpNapiGroReceiveEntry      *ebpf.Program `ebpf:"tp_napi_gro_receive_entry"`
 	TpNetDevQueue              *ebpf.Program `ebpf:"tp_net_dev_queue"`
 	TpNetDevStartXmit          *ebpf.Program `ebpf:"tp_net_dev_start_xmit"`
@@ -327,6 +408,8 @@ func (p *DropspotPrograms) Close() error {
 		p.NfIpPostrouting,
 		p.NfIpRcv,
 		p.NfL4Rcv,
+		p.TpKfreeSkb,
+		p.TpKfreeSkbNoreason,
 		p.TpNapiGroReceiveEntry,
 		p.TpNetDevQueue,
 		p.TpNetDevStartXmit,

@@ -47,7 +47,7 @@ func doctor(args []string, stdout, stderr io.Writer) error {
 	}
 	defer t.Close()
 	fmt.Fprintf(&b, "netns hooked: %d (netfilter links are per namespace)\n\n", t.Plan.Namespaces())
-	for _, s := range stage.All() {
+	for _, s := range append(stage.All(), stage.Drops) {
 		chosen := "UNAVAILABLE"
 		for _, h := range t.Plan.Hooks {
 			if h.Stage == s {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -14,9 +15,12 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/dropspot/dropspot/internal/dropreason"
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
+	"github.com/dropspot/dropspot/internal/kallsyms"
 	"github.com/dropspot/dropspot/internal/report"
+	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/tracer"
 )
 
@@ -32,6 +36,9 @@ type watchFlags struct {
 	readyFile string
 	skipHooks []string
 	verbose   bool
+	events    bool
+	eventRate uint32
+	stack     bool
 }
 
 func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
@@ -49,6 +56,9 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
 	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every hook is attached")
 	fs.StringSliceVar(&f.skipHooks, "skip-hooks", nil, "hook families not to use: fentry, kprobe, tp_btf, netfilter, cgroup_skb")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log hook decisions to stderr")
+	fs.BoolVar(&f.events, "events", false, "stream one JSON line per drop on stdout (the final report then goes to stderr)")
+	fs.Uint32Var(&f.eventRate, "events-rate", 1000, "most drop events per second per CPU; the rest are counted as throttled")
+	fs.BoolVar(&f.stack, "stack", false, "with --events: add the symbolised kernel stack of each drop")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return nil, err
 	}
@@ -58,6 +68,14 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
 	}
 	if f.duration < 0 || f.interval <= 0 {
 		fmt.Fprintln(stderr, "dropspot watch: --duration must be >= 0 and --interval > 0")
+		return nil, errUsage
+	}
+	if f.events && f.json {
+		fmt.Fprintln(stderr, "dropspot watch: --events and --json both want stdout; pick one")
+		return nil, errUsage
+	}
+	if f.stack && !f.events {
+		fmt.Fprintln(stderr, "dropspot watch: --stack needs --events")
 		return nil, errUsage
 	}
 	return f, nil
@@ -98,6 +116,12 @@ func (f *watchFlags) tracerConfig(stderr io.Writer) (tracer.Config, error) {
 	if f.maxFlows < 1 {
 		return cfg, fmt.Errorf("--max-flows must be at least 1")
 	}
+	if f.events {
+		if f.eventRate == 0 {
+			return cfg, fmt.Errorf("--events-rate must be at least 1")
+		}
+		cfg.EventsRate, cfg.EventsStack = f.eventRate, f.stack
+	}
 	return cfg, nil
 }
 
@@ -119,12 +143,20 @@ func watch(args []string, stdout, stderr io.Writer) error {
 	}
 
 	start := time.Now()
+	names := loadNamer(cfg.Log)
+	cfg.Symbols = names.Symbols
 	t, err := tracer.Start(cfg)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
 	go t.Watch(ctx)
+	eventsDone := make(chan error, 1)
+	if f.events {
+		go func() { eventsDone <- streamEvents(ctx, t, names, stdout) }()
+	} else {
+		eventsDone <- nil
+	}
 	announceReady(stderr, t.Plan, f.readyFile)
 
 	build := func() (*report.Report, error) {
@@ -132,13 +164,13 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
-		r := report.Build(snap, t.Plan.Hooks)
+		r := report.Build(snap, t.Plan.Hooks, names)
 		r.NetnsHooked = t.Plan.Namespaces()
 		r.DurationSeconds = time.Since(start).Seconds()
 		return r, nil
 	}
 
-	if rows, ok := terminalRows(stdout); ok && !f.json {
+	if rows, ok := terminalRows(stdout); ok && !f.json && !f.events {
 		live := report.NewLive(stdout, rows)
 		tick := time.NewTicker(f.interval)
 		defer tick.Stop()
@@ -160,25 +192,50 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		<-ctx.Done()
 	}
 
+	if err := <-eventsDone; err != nil {
+		return err
+	}
 	r, err := build()
 	if err != nil {
 		return err
 	}
-	if f.json {
+	switch {
+	case f.json:
 		return report.WriteJSON(stdout, r)
+	case f.events:
+		return report.WriteText(stderr, r, report.TextOptions{})
 	}
 	return report.WriteText(stdout, r, report.TextOptions{})
+}
+
+// loadNamer reads what names kernel numbers. Without them reports show
+// numbers, so failures are warnings, not errors.
+func loadNamer(log *slog.Logger) report.Namer {
+	var n report.Namer
+	var err error
+	if n.Reasons, err = dropreason.Load(); err != nil {
+		log.Warn("drop reasons will show as numbers", "err", err)
+	}
+	if n.Symbols, err = kallsyms.Load(); err != nil {
+		log.Warn("drop locations will show as addresses", "err", err)
+	}
+	return n
 }
 
 // announceReady tells the user (one line on stderr) and any waiting
 // harness (--ready-file) that every hook is attached.
 func announceReady(stderr io.Writer, plan *hookplan.Plan, readyFile string) {
 	var names []string
+	drops := "none"
 	for _, h := range plan.Hooks {
+		if h.Stage == stage.Drops {
+			drops = h.Name
+			continue
+		}
 		names = append(names, h.Stage.String())
 	}
-	fmt.Fprintf(stderr, "dropspot: ready: %d stages hooked (%s); netfilter hooks in %d namespaces\n",
-		len(plan.Hooks), strings.Join(names, " "), plan.Namespaces())
+	fmt.Fprintf(stderr, "dropspot: ready: %d stages hooked (%s); drops: %s; netfilter hooks in %d namespaces\n",
+		len(names), strings.Join(names, " "), drops, plan.Namespaces())
 	if readyFile != "" {
 		if err := os.WriteFile(readyFile, nil, 0o644); err != nil {
 			fmt.Fprintf(stderr, "dropspot: cannot create ready file: %v\n", err)

@@ -32,19 +32,22 @@ type Overflow struct {
 	FlowsEvicted     uint64 // made but pushed out of the full table (LRU)
 	FlowCreateFailed uint64 // packets counted in stage totals but in no flow
 	TxDoneUnmatched  uint64 // driver verdicts for skbs whose start_xmit was not seen
-	DropsUnrecorded  uint64 // drops whose entry could not be stored
+	DropsUnrecorded  uint64 // drops whose entry could not be stored (drop table full)
+	EventsLost       uint64 // drop events the ring buffer had no room for
+	EventsThrottled  uint64 // drop events over the rate limit
 }
 
 // Snapshot is the state of the maps at one moment.
 type Snapshot struct {
 	Flows    map[Key]*Counts
+	Drops    []Drop
 	Totals   [stage.Count]StageTotals
 	Overflow Overflow
 }
 
 // Maps are the BPF maps a snapshot is read from.
 type Maps struct {
-	Flows, Totals, Counters *ebpf.Map
+	Flows, Drops, Totals, Counters *ebpf.Map
 }
 
 // Read sums the per-CPU maps into a snapshot.
@@ -67,6 +70,11 @@ func Read(m Maps) (*Snapshot, error) {
 	}
 	if err := it.Err(); err != nil && !errors.Is(err, ebpf.ErrIterationAborted) {
 		return nil, fmt.Errorf("read flow table: %w", err)
+	}
+
+	var err error
+	if s.Drops, err = readDrops(m.Drops); err != nil {
+		return nil, err
 	}
 
 	var totals []bpf.DropspotStageTotals
@@ -99,6 +107,8 @@ func Read(m Maps) (*Snapshot, error) {
 		FlowCreateFailed: counters[bpf.DropspotCounterCOUNTER_FLOW_CREATE_FAILED],
 		TxDoneUnmatched:  counters[bpf.DropspotCounterCOUNTER_TX_DONE_UNMATCHED],
 		DropsUnrecorded:  counters[bpf.DropspotCounterCOUNTER_DROPS_UNRECORDED],
+		EventsLost:       counters[bpf.DropspotCounterCOUNTER_EVENTS_LOST],
+		EventsThrottled:  counters[bpf.DropspotCounterCOUNTER_EVENTS_THROTTLED],
 	}
 	if n := uint64(len(s.Flows)); s.Overflow.FlowsCreated > n {
 		s.Overflow.FlowsEvicted = s.Overflow.FlowsCreated - n

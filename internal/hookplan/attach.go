@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // attachment is what one candidate holds once attached.
@@ -159,23 +160,47 @@ type nfProbe struct {
 	priority int32
 }
 
+// nfPriorityTries bounds the search for a free priority: the kernel allows
+// one BPF link per (hook, priority), so a second dropspot (or another
+// tool at the extreme priority) makes ours move one step inwards.
+const nfPriorityTries = 64
+
 // attachHere attaches in the calling thread's network namespace.
 func (n *nfProbe) attachHere() ([]link.Link, error) {
 	var links []link.Link
 	for _, pf := range []link.NetfilterProtocolFamily{link.NetfilterProtoIPv4, link.NetfilterProtoIPv6} {
-		l, err := link.AttachNetfilter(link.NetfilterOptions{
-			Program:        n.prog,
-			ProtocolFamily: pf,
-			Hook:           link.NetfilterInetHook(n.hook),
-			Priority:       n.priority,
-		})
+		l, err := n.attachFamily(pf)
 		if err != nil {
 			for _, l := range links {
 				l.Close()
 			}
-			return nil, fmt.Errorf("attach netfilter %s (family %d): %w", nfHookNames[n.hook], pf, err)
+			return nil, err
 		}
 		links = append(links, l)
 	}
 	return links, nil
+}
+
+func (n *nfProbe) attachFamily(pf link.NetfilterProtocolFamily) (link.Link, error) {
+	step := int32(1)
+	if n.priority > 0 {
+		step = -1
+	}
+	var err error
+	for i := int32(0); i < nfPriorityTries; i++ {
+		var l link.Link
+		l, err = link.AttachNetfilter(link.NetfilterOptions{
+			Program:        n.prog,
+			ProtocolFamily: pf,
+			Hook:           link.NetfilterInetHook(n.hook),
+			Priority:       n.priority + i*step,
+		})
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("attach netfilter %s (family %d): %w", nfHookNames[n.hook], pf, err)
 }

@@ -153,6 +153,10 @@ func Candidates() []Candidate {
 	done := tracepoints(stage.TxDone, "net_dev_xmit")
 	done.Requires = &txXmit
 	add(done)
+
+	// Drops: with the reason (5.17+), else location only.
+	add(Candidate{Stage: stage.Drops, Kind: Tracepoint, Probes: []Probe{{Program: "tp_kfree_skb", Target: "kfree_skb"}}})
+	add(Candidate{Stage: stage.Drops, Kind: Tracepoint, Probes: []Probe{{Program: "tp_kfree_skb_noreason", Target: "kfree_skb(no reason)"}}})
 	return all
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/dropspot/dropspot/internal/kallsyms"
 	"github.com/dropspot/dropspot/internal/stage"
 )
 
@@ -40,11 +41,14 @@ type Options struct {
 	// want, say, tracepoints only).
 	Skip map[Kind]bool
 	Log  *slog.Logger
+	// Symbols is the kernel symbol table if the caller has read it
+	// already; nil reads it here.
+	Symbols *kallsyms.Table
 }
 
 type resolver struct {
 	*loader
-	symbols    Symbols
+	symbols    *kallsyms.Table
 	symbolsErr error
 	cgroupRoot string
 	cgroupErr  error
@@ -63,7 +67,10 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &resolver{loader: &loader{spec: spec, maps: maps}, kindUnavailable: map[Kind]error{}}
-	r.symbols, r.symbolsErr = LoadSymbols()
+	r.symbols = opts.Symbols
+	if r.symbols == nil {
+		r.symbols, r.symbolsErr = kallsyms.Load()
+	}
 	r.cgroupRoot, r.cgroupErr = CgroupV2Root()
 
 	p := &Plan{}

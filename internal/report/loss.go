@@ -53,14 +53,3 @@ func decreases(path []stage.Stage, c *flow.Counts) []Loss {
 	}
 	return out
 }
-
-// largestLoss is the biggest decrease along the path, or nil.
-func largestLoss(path []stage.Stage, c *flow.Counts) *Loss {
-	var best *Loss
-	for _, l := range decreases(path, c) {
-		if best == nil || l.Packets > best.Packets {
-			best = &l
-		}
-	}
-	return best
-}

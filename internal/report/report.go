@@ -40,7 +40,10 @@ type Flow struct {
 	Stages map[string]uint64 `json:"stages"`
 	Bytes  map[string]uint64 `json:"bytes"`
 	Drops  []Drop            `json:"drops"`
-	// Lost is the largest stage-to-stage decrease along the path, if any.
+	// Losses lists every decrease along the path with the drops that
+	// explain it, then drops that explain no decrease.
+	Losses []Loss `json:"losses"`
+	// Lost is the largest of Losses, if any.
 	Lost *Loss `json:"lost,omitempty"`
 
 	key    flow.Key
@@ -48,19 +51,37 @@ type Flow struct {
 	path   []stage.Stage
 }
 
-// Drop is a kernel drop attributed to a flow (filled by drop attribution).
+// Drop is a kernel drop of a flow's packets: why (reason), after which
+// stage, where in the code, how many.
 type Drop struct {
 	Reason   string `json:"reason"`
-	Stage    string `json:"stage"`
+	Stage    string `json:"stage"` // last stage passed; "unknown" if none saw it
 	Location string `json:"location"`
 	Count    uint64 `json:"count"`
+	// KernelReason is what the kernel said when Reason was derived from
+	// the location instead ("NOT_SPECIFIED", or "none" before 5.17).
+	KernelReason string `json:"kernel_reason,omitempty"`
+	Explanation  string `json:"explanation,omitempty"`
 }
 
-// Loss is packets that passed From but not To, the next hooked stage.
+// Loss is packets that passed From but not To, the next hooked stage of
+// the path (To is empty for drops after the path's last stage or where
+// no stage saw the packet). Unexplained is what no drop accounts for:
+// the sum of Drops' counts (capped at Packets) + Unexplained = Packets.
 type Loss struct {
-	From    string `json:"from"`
-	To      string `json:"to"`
-	Packets uint64 `json:"packets"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Packets     uint64 `json:"packets"`
+	Drops       []Drop `json:"drops,omitempty"`
+	Unexplained uint64 `json:"unexplained"`
+}
+
+// UnparsedDrop is drops of packets that parsed into no flow.
+type UnparsedDrop struct {
+	Kind     string `json:"kind"` // "not_ip" or "malformed"
+	Reason   string `json:"reason"`
+	Location string `json:"location"`
+	Count    uint64 `json:"count"`
 }
 
 // Hook is the hook chosen for a stage.
@@ -77,7 +98,11 @@ type Overflow struct {
 	FlowCreateFailed uint64 `json:"flow_create_failed"`
 	TxDoneUnmatched  uint64 `json:"tx_done_unmatched"`
 	DropsUnrecorded  uint64 `json:"drops_unrecorded"`
+	EventsLost       uint64 `json:"events_lost"`
+	EventsThrottled  uint64 `json:"events_throttled"`
 	FlowsCreated     uint64 `json:"flows_created"`
+	// UnparsedDrops are drops of packets that are in no flow.
+	UnparsedDrops []UnparsedDrop `json:"unparsed_drops"`
 }
 
 // StageTotal is everything one stage counted, in flows or not.
@@ -90,7 +115,7 @@ type StageTotal struct {
 }
 
 // Build makes a report from a snapshot and the stages the plan hooked.
-func Build(snap *flow.Snapshot, hooks []hookplan.Hook) *Report {
+func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 	hooked := map[stage.Stage]bool{}
 	r := &Report{Flows: []Flow{}, Hooks: []Hook{}, Totals: map[string]StageTotal{}}
 	for _, h := range hooks {
@@ -111,21 +136,48 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook) *Report {
 	r.Overflow.TxDoneUnmatched = o.TxDoneUnmatched
 	r.Overflow.DropsUnrecorded = o.DropsUnrecorded
 	r.Overflow.FlowsCreated = o.FlowsCreated
+	r.Overflow.EventsLost = o.EventsLost
+	r.Overflow.EventsThrottled = o.EventsThrottled
+	r.Overflow.UnparsedDrops = []UnparsedDrop{}
 
+	// A flow may have drops and no counts (dropped before any stage, or
+	// evicted): it still gets a record.
+	flowDrops := map[flow.Key][]Drop{}
+	for _, d := range snap.Drops {
+		named := names.Name(d)
+		if d.Kind != flow.DropOfFlow {
+			kind := "not_ip"
+			if d.Kind == flow.DropMalformedIP {
+				kind = "malformed"
+			}
+			r.Overflow.UnparsedDrops = append(r.Overflow.UnparsedDrops,
+				UnparsedDrop{Kind: kind, Reason: named.Reason, Location: named.Location, Count: named.Count})
+			continue
+		}
+		flowDrops[d.Flow] = append(flowDrops[d.Flow], named)
+	}
+	for key := range flowDrops {
+		if _, ok := snap.Flows[key]; !ok {
+			snap.Flows[key] = &flow.Counts{}
+		}
+	}
 	for key, counts := range snap.Flows {
-		r.Flows = append(r.Flows, newFlow(key, counts, hooked))
+		r.Flows = append(r.Flows, newFlow(key, counts, hooked, mergeDrops(flowDrops[key])))
 	}
 	sortFlows(r.Flows)
 	numberConns(r.Flows)
 	return r
 }
 
-func newFlow(key flow.Key, c *flow.Counts, hooked map[stage.Stage]bool) Flow {
+func newFlow(key flow.Key, c *flow.Counts, hooked map[stage.Stage]bool, drops []Drop) Flow {
 	f := Flow{
 		Proto: flow.ProtoName(key.Proto), Src: key.Src.String(), Sport: key.Sport,
 		Dst: key.Dst.String(), Dport: key.Dport, Netns: key.Netns,
-		Stages: map[string]uint64{}, Bytes: map[string]uint64{}, Drops: []Drop{},
+		Stages: map[string]uint64{}, Bytes: map[string]uint64{}, Drops: drops,
 		key: key, counts: c,
+	}
+	if f.Drops == nil {
+		f.Drops = []Drop{}
 	}
 	for _, s := range stage.All() {
 		if hooked[s] {
@@ -136,7 +188,15 @@ func newFlow(key flow.Key, c *flow.Counts, hooked map[stage.Stage]bool) Flow {
 	var name string
 	name, f.path = pathOf(key.Proto, c, hooked)
 	f.Path = name
-	f.Lost = largestLoss(f.path, c)
+	f.Losses = analyse(f.path, c, f.Drops)
+	for i := range f.Losses {
+		if f.Lost == nil || f.Losses[i].Packets > f.Lost.Packets {
+			f.Lost = &f.Losses[i]
+		}
+	}
+	if f.Losses == nil {
+		f.Losses = []Loss{}
+	}
 	return f
 }
 

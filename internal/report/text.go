@@ -27,10 +27,13 @@ type TextOptions struct {
 func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "dropspot: %d flow directions in %.1fs, %d of %d stages hooked, netfilter hooks in %d namespaces\n",
-		len(r.Flows), r.DurationSeconds, len(r.Hooks), int(stage.Count), r.NetnsHooked)
+		len(r.Flows), r.DurationSeconds, len(r.Totals), int(stage.Count), r.NetnsHooked)
 	o := r.Overflow
-	fmt.Fprintf(&b, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d\n",
-		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched)
+	fmt.Fprintf(&b, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d drops_unrecorded=%d events_lost=%d\n",
+		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched, o.DropsUnrecorded, o.EventsLost)
+	for _, u := range o.UnparsedDrops {
+		fmt.Fprintf(&b, "  drop of %s packets ✗ %s at %s: %d\n", strings.ReplaceAll(u.Kind, "_", "-"), u.Reason, u.Location, u.Count)
+	}
 	shown := r.Flows
 	if opt.MaxFlows > 0 && len(shown) > opt.MaxFlows {
 		shown = shown[:opt.MaxFlows]
@@ -54,8 +57,30 @@ func writeFlow(b *strings.Builder, f *Flow) {
 	for _, s := range f.path {
 		parts = append(parts, fmt.Sprintf("%s %d", s, f.counts.Packets[s]))
 	}
-	fmt.Fprintf(b, "  %s\n", strings.Join(parts, " → "))
-	if f.Lost != nil {
-		fmt.Fprintf(b, "  lost between %s and %s: %d\n", f.Lost.From, f.Lost.To, f.Lost.Packets)
+	if len(parts) > 0 {
+		fmt.Fprintf(b, "  %s\n", strings.Join(parts, " → "))
+	}
+	for _, l := range f.Losses {
+		if l.To != "" {
+			fmt.Fprintf(b, "  lost between %s and %s: %d", l.From, l.To, l.Packets)
+			if l.Unexplained > 0 {
+				fmt.Fprintf(b, " (%d without a kernel drop: still queued, consumed, or seen by an unhooked path)", l.Unexplained)
+			}
+			b.WriteString("\n")
+		}
+		for _, d := range l.Drops {
+			writeDrop(b, d)
+		}
+	}
+}
+
+func writeDrop(b *strings.Builder, d Drop) {
+	reason := d.Reason
+	if d.KernelReason != "" {
+		reason += " (kernel: " + d.KernelReason + ")"
+	}
+	fmt.Fprintf(b, "  %s ✗ %s at %s: %d\n", d.Stage, reason, d.Location, d.Count)
+	if d.Explanation != "" {
+		fmt.Fprintf(b, "      %s\n", d.Explanation)
 	}
 }

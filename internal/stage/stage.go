@@ -25,6 +25,10 @@ const (
 	Count // number of stages, not a stage
 )
 
+// Drops is not a stage of the path: it is the drop hook's place in the hook
+// plan and where drops seen before any hooked stage are put.
+const Drops = Count
+
 var names = [Count]string{
 	RxDriver:      "rx.driver",
 	RxCore:        "rx.core",
@@ -57,6 +61,9 @@ var meanings = [Count]string{
 
 // String returns the stage's interface name, such as "ip.local_in".
 func (s Stage) String() string {
+	if s == Drops {
+		return "drops"
+	}
 	if s < 0 || s >= Count {
 		return fmt.Sprintf("stage(%d)", int(s))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/dropspot/dropspot/internal/bpf"
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
+	"github.com/dropspot/dropspot/internal/kallsyms"
 )
 
 // DefaultMaxFlows is the flow table size when none is given.
@@ -26,6 +27,11 @@ type Config struct {
 	Filter   flow.Filter
 	Skip     map[hookplan.Kind]bool
 	Log      *slog.Logger
+	Symbols  *kallsyms.Table // optional: read from /proc/kallsyms when nil
+	// EventsRate enables the drop event stream: at most this many events
+	// per second per CPU (the rest are counted as throttled).
+	EventsRate  uint32
+	EventsStack bool // attach the kernel stack to each event
 }
 
 // Tracer is a loaded, attached dropspot.
@@ -53,7 +59,12 @@ func Start(cfg Config) (*Tracer, error) {
 		return nil, fmt.Errorf("read BPF object: %w", err)
 	}
 	spec.Maps[bpf.DropspotMapFlows].MaxEntries = uint32(cfg.MaxFlows)
-	if err := spec.Variables["CFG"].Set(cfg.Filter.Config()); err != nil {
+	bpfCfg := cfg.Filter.Config()
+	bpfCfg.EventsRate = cfg.EventsRate
+	if cfg.EventsStack {
+		bpfCfg.EventsStack = 1
+	}
+	if err := spec.Variables["CFG"].Set(bpfCfg); err != nil {
 		return nil, fmt.Errorf("set filter: %w", err)
 	}
 
@@ -64,7 +75,7 @@ func Start(cfg Config) (*Tracer, error) {
 	if err != nil {
 		return nil, privilegeError(fmt.Errorf("create maps: %w", err))
 	}
-	plan, err := hookplan.Resolve(spec, maps.Maps, hookplan.Options{Skip: cfg.Skip, Log: cfg.Log})
+	plan, err := hookplan.Resolve(spec, maps.Maps, hookplan.Options{Skip: cfg.Skip, Log: cfg.Log, Symbols: cfg.Symbols})
 	if err != nil {
 		maps.Close()
 		return nil, privilegeError(err)
@@ -79,6 +90,7 @@ func (t *Tracer) Watch(ctx context.Context) { t.Plan.Watch(ctx) }
 func (t *Tracer) Snapshot() (*flow.Snapshot, error) {
 	return flow.Read(flow.Maps{
 		Flows:    t.maps.Maps[bpf.DropspotMapFlows],
+		Drops:    t.maps.Maps[bpf.DropspotMapDrops],
 		Totals:   t.maps.Maps[bpf.DropspotMapTotals],
 		Counters: t.maps.Maps[bpf.DropspotMapCounters],
 	})

@@ -27,7 +27,12 @@ func start(t *testing.T, cfg Config) *Tracer {
 	t.Cleanup(tr.Close)
 	for _, s := range stage.All() {
 		if !tr.Plan.Hooked(s) {
-			t.Fatalf("stage %v has no hook on this kernel: %+v", s, tr.Plan.Rejected)
+			for _, r := range tr.Plan.Rejected {
+				if r.Stage == s {
+					t.Logf("%v: %s: %s", s, r.Candidate, r.Reason)
+				}
+			}
+			t.Fatalf("stage %v has no hook on this kernel", s)
 		}
 	}
 	return tr

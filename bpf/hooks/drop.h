@@ -1,0 +1,211 @@
+/* Drop attribution: skb/kfree_skb gives the reason (5.17+) and the code
+ * location of every freed-as-dropped packet. Drops are counted per (flow
+ * direction, reason, location, last stage passed) and, on request,
+ * streamed as events through a ring buffer. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "../lib/count.h"
+
+enum drop_kind {
+	DROP_FLOW = 0,  /* the packet parsed into a flow */
+	DROP_NOT_IP,    /* ARP and other non-IP frames: flow is zero */
+	DROP_MALFORMED, /* claimed IP, did not parse: flow is zero */
+};
+
+struct drop_key {
+	struct flow_key flow;
+	__u32 reason; /* enum skb_drop_reason of the running kernel; 0 if it has none */
+	__u8 stage;   /* last stage the packet passed, or STAGE_NONE */
+	__u8 kind;    /* enum drop_kind */
+	__u16 pad;
+	__u64 location; /* address the skb was freed from */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct drop_key);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct drop_event {
+	__u64 time_ns; /* bpf_ktime_get_ns */
+	struct drop_key key;
+	__u32 ifindex;
+	__s32 stack_id; /* into stacks, or negative */
+	__u32 segs;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1024);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 127 * sizeof(__u64));
+} stacks SEC(".maps");
+
+/* Per-CPU event budget for the current second. */
+struct event_budget {
+	__u64 second;
+	__u32 used;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event_budget);
+} event_budget SEC(".maps");
+
+/* Where the IP header is at an arbitrary free site: at the network header
+ * when one was set near the data (output, after IP receive), else at data
+ * (receive before __netif_receive_skb_core resets it). */
+static __always_inline enum l3_at drop_l3_at(struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	unsigned char *data = BPF_CORE_READ(skb, data);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__s64 d = data - head;
+	__u8 v;
+
+	if (nh == 0 || nh == 0xffff || nh > d + 256 || nh + 256 < d)
+		return L3_AT_DATA;
+	if (bpf_probe_read_kernel(&v, 1, head + nh))
+		return L3_AT_DATA;
+	v >>= 4;
+	return (v == 4 || v == 6) ? L3_AT_NETHDR : L3_AT_DATA;
+}
+
+static __always_inline bool same_flow(const struct flow_key *a, const struct flow_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	for (int i = 0; i < sizeof(*a) / 4; i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
+
+static __always_inline bool event_allowed(void)
+{
+	__u32 zero = 0;
+	struct event_budget *b = bpf_map_lookup_elem(&event_budget, &zero);
+	__u64 second = bpf_ktime_get_ns() / 1000000000;
+
+	if (!b)
+		return false;
+	if (b->second != second) {
+		b->second = second;
+		b->used = 0;
+	}
+	if (b->used >= CFG.events_rate) {
+		counter_inc(COUNTER_EVENTS_THROTTLED);
+		return false;
+	}
+	b->used++;
+	return true;
+}
+
+static __always_inline void emit_event(void *ctx, struct sk_buff *skb, const struct drop_key *key, __u32 segs)
+{
+	struct drop_event *e;
+
+	if (!event_allowed())
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		counter_inc(COUNTER_EVENTS_LOST);
+		return;
+	}
+	e->time_ns = bpf_ktime_get_ns();
+	e->key = *key;
+	e->ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	e->stack_id = CFG.events_stack ? bpf_get_stackid(ctx, &stacks, 0) : -1;
+	e->segs = segs;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason)
+{
+	struct drop_key key = {};
+	struct pkt_meta meta = {.segs = 1};
+	enum verdict v = classify(skb, drop_l3_at(skb), 0, &key.flow, &meta);
+	struct last_seen *ls;
+	__u64 *count;
+
+	if (v == VERDICT_FILTERED)
+		return;
+	key.reason = reason;
+	key.location = location;
+	key.stage = STAGE_NONE;
+	if (v == VERDICT_NOT_IP || v == VERDICT_MALFORMED) {
+		__builtin_memset(&key.flow, 0, sizeof(key.flow));
+		key.kind = v == VERDICT_NOT_IP ? DROP_NOT_IP : DROP_MALFORMED;
+		meta.segs = 1;
+	} else {
+		__u64 addr = ptr_addr(skb);
+		ls = last_seen_slot(addr);
+		if (ls && ls->skb == addr && same_flow(&ls->key, &key.flow))
+			key.stage = ls->stage;
+	}
+
+	count = bpf_map_lookup_elem(&drops, &key);
+	if (!count) {
+		__u64 init = 0;
+		long err = bpf_map_update_elem(&drops, &key, &init, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			counter_inc(COUNTER_DROPS_UNRECORDED);
+			goto event;
+		}
+		count = bpf_map_lookup_elem(&drops, &key);
+	}
+	if (count)
+		__sync_fetch_and_add(count, meta.segs);
+	else
+		counter_inc(COUNTER_DROPS_UNRECORDED);
+event:
+	if (CFG.events_rate)
+		emit_event(ctx, skb, &key, meta.segs);
+}
+
+/* A normal free (consume_skb) is not a drop; kernels that route it through
+ * this tracepoint mark it SKB_CONSUMED. */
+static __always_inline bool is_consumed(__u32 reason)
+{
+	if (!bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED))
+		return false;
+	return reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED);
+}
+
+/* 5.17+: (skb, location, reason[, rx_sk]). */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tp_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	if (is_consumed(reason))
+		return 0;
+	record_drop(ctx, skb, ptr_addr(location), reason);
+	return 0;
+}
+
+/* Older kernels: (skb, location), no reason; the location tells. */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tp_kfree_skb_noreason, struct sk_buff *skb, void *location)
+{
+	record_drop(ctx, skb, ptr_addr(location), 0);
+	return 0;
+}
+
+/* Never used by the programs: these declarations only carry the event and
+ * kind types into BTF, where bpf2go makes Go types of them. */
+const struct drop_event *unused_drop_event __attribute__((unused));
+const enum drop_kind *unused_drop_kind __attribute__((unused));

@@ -1,0 +1,113 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/dropspot/dropspot/internal/dropreason"
+	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/kallsyms"
+	"github.com/dropspot/dropspot/internal/stage"
+)
+
+// Namer turns the kernel's numbers into names: reasons through the
+// running kernel's BTF, locations through kallsyms. Either may be nil.
+type Namer struct {
+	Reasons *dropreason.Names
+	Symbols *kallsyms.Table
+}
+
+// Location names a kernel code address: "func+0xoff", or the address.
+func (n Namer) Location(addr uint64) string {
+	if n.Symbols == nil {
+		return fmt.Sprintf("0x%x", addr)
+	}
+	return n.Symbols.Format(addr)
+}
+
+// Name names one flow.Drop: reason (classified by location when the
+// kernel gave none), stage, location.
+func (n Namer) Name(d flow.Drop) Drop {
+	out := Drop{Count: d.Packets, Location: n.Location(d.Location)}
+	fn := ""
+	if n.Symbols != nil {
+		fn, _, _ = n.Symbols.Symbolize(d.Location)
+	}
+	if n.Reasons != nil {
+		out.Reason = n.Reasons.Name(d.Reason)
+	}
+	byLoc, locStage, classified := dropreason.FromLocation(fn)
+	if dropreason.Unspecified(out.Reason) && byLoc != "" {
+		out.KernelReason = out.Reason
+		if out.KernelReason == "" {
+			out.KernelReason = "none"
+		}
+		out.Reason = byLoc
+	}
+	if out.Reason == "" {
+		out.Reason = "UNKNOWN"
+	}
+	switch {
+	case d.HasStage:
+		out.Stage = d.Stage.String()
+	case classified:
+		out.Stage = locStage.String()
+	default:
+		out.Stage = "unknown"
+	}
+	out.Explanation = dropreason.Explain(out.Reason)
+	return out
+}
+
+// mergeDrops adds up drops that name the same (reason, stage, location)
+// and puts the largest first.
+func mergeDrops(in []Drop) []Drop {
+	var out []Drop
+	for _, d := range in {
+		i := slices.IndexFunc(out, func(o Drop) bool {
+			return o.Reason == d.Reason && o.Stage == d.Stage && o.Location == d.Location
+		})
+		if i >= 0 {
+			out[i].Count += d.Count
+		} else {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b Drop) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Reason+a.Location, b.Reason+b.Location)
+	})
+	return out
+}
+
+// analyse lists every decrease along the flow's path with the drops that
+// explain it (drops after the decrease's first stage), and the drops that
+// explain no decrease (after the path's last stage, or where no stage saw
+// the packet) as losses of their own. explained + unexplained = packets.
+func analyse(path []stage.Stage, c *flow.Counts, drops []Drop) []Loss {
+	used := make([]bool, len(drops))
+	var out []Loss
+	for _, d := range decreases(path, c) {
+		var explained uint64
+		for i, dr := range drops {
+			if dr.Stage == d.From && !used[i] {
+				used[i] = true
+				d.Drops = append(d.Drops, dr)
+				explained += dr.Count
+			}
+		}
+		explained = min(explained, d.Packets)
+		d.Unexplained = d.Packets - explained
+		out = append(out, d)
+	}
+	for i, dr := range drops {
+		if used[i] {
+			continue
+		}
+		out = append(out, Loss{From: dr.Stage, Packets: dr.Count, Drops: []Drop{dr}})
+	}
+	return out
+}

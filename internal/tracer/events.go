@@ -1,0 +1,82 @@
+package tracer
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/dropspot/dropspot/internal/bpf"
+	"github.com/dropspot/dropspot/internal/flow"
+)
+
+// DropEvent is one dropped packet (or GSO super-packet) as it happened.
+type DropEvent struct {
+	Time    time.Time
+	Drop    flow.Drop // Packets is the wire packets of this one skb
+	Ifindex uint32
+	Stack   []uint64 // kernel return addresses, innermost first; nil without --stack
+}
+
+// Events delivers drop events to fn until ctx ends. It needs the stream
+// enabled (Config.EventsRate); events the buffer had no room for are
+// counted in the snapshot's Overflow.EventsLost.
+func (t *Tracer) Events(ctx context.Context, fn func(DropEvent)) error {
+	rd, err := ringbuf.NewReader(t.maps.Maps[bpf.DropspotMapEvents])
+	if err != nil {
+		return fmt.Errorf("open event ring buffer: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		rd.Close()
+	}()
+	// Event times are CLOCK_MONOTONIC; anchor them to the wall clock once.
+	var mono unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+	bootToWall := time.Now().Add(-time.Duration(mono.Nano()))
+	stacks := t.maps.Maps[bpf.DropspotMapStacks]
+	for {
+		rec, err := rd.Read()
+		if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read event: %w", err)
+		}
+		var raw bpf.DropspotDropEvent
+		if err := binary.Read(bytes.NewReader(rec.RawSample), binary.NativeEndian, &raw); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		ev := DropEvent{
+			Time:    bootToWall.Add(time.Duration(raw.TimeNs)),
+			Drop:    flow.DropFromBPF(raw.Key, uint64(raw.Segs)),
+			Ifindex: raw.Ifindex,
+		}
+		if raw.StackId >= 0 {
+			ev.Stack = readStack(stacks, uint32(raw.StackId))
+		}
+		fn(ev)
+	}
+}
+
+func readStack(m *ebpf.Map, id uint32) []uint64 {
+	var frames [127]uint64
+	if err := m.Lookup(id, &frames); err != nil {
+		return nil
+	}
+	var out []uint64
+	for _, f := range frames {
+		if f == 0 {
+			break
+		}
+		out = append(out, f)
+	}
+	return out
+}
