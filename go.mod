@@ -12,4 +12,6 @@ require github.com/spf13/pflag v1.1.0
 
 require github.com/vishvananda/netlink v1.3.1
 
+require github.com/gopacket/gopacket v1.7.7 // indirect
+
 tool github.com/cilium/ebpf/cmd/bpf2go

@@ -9,5 +9,6 @@
 #include "hooks/cgroup.h"
 #include "hooks/function.h"
 #include "hooks/drop.h"
+#include "hooks/selftest.h"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -5,11 +5,9 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "../lib/kfuncs.h"
 #include "../lib/count.h"
 
-/* bpf_cast_to_kern_ctx (6.2+) gives the real sk_buff, so this hook parses
- * and keys packets exactly as the others do (same netns, same offsets). */
-extern void *bpf_cast_to_kern_ctx(void *) __ksym;
 
 SEC("cgroup_skb/ingress")
 int cg_sock_rcv(struct __sk_buff *ctx)

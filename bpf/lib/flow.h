@@ -122,7 +122,8 @@ static __always_inline int parse_l4(struct flow_key *key, const unsigned char *l
 	return PARSE_OK; /* other protocols: ports stay 0 */
 }
 
-static __always_inline int parse_ipv4(struct flow_key *key, const unsigned char *l3, __u32 *hdrlen)
+static __always_inline int parse_ipv4(struct flow_key *key, const unsigned char *l3, __u32 *hdrlen,
+				      __u32 *iplen)
 {
 	struct iphdr ip;
 
@@ -135,13 +136,15 @@ static __always_inline int parse_ipv4(struct flow_key *key, const unsigned char 
 	__builtin_memcpy(key->saddr, &ip.saddr, 4);
 	__builtin_memcpy(key->daddr, &ip.daddr, 4);
 	*hdrlen = ip.ihl * 4;
+	*iplen = bpf_ntohs(ip.tot_len);
 	/* Non-first fragments have no transport header: ports stay 0. */
 	if (bpf_ntohs(ip.frag_off) & 0x1fff)
 		return PARSE_OK;
 	return parse_l4(key, l3 + ip.ihl * 4, hdrlen);
 }
 
-static __always_inline int parse_ipv6(struct flow_key *key, const unsigned char *l3, __u32 *hdrlen)
+static __always_inline int parse_ipv6(struct flow_key *key, const unsigned char *l3, __u32 *hdrlen,
+				      __u32 *iplen)
 {
 	struct ipv6hdr ip6;
 	__u32 off = sizeof(ip6);
@@ -152,6 +155,7 @@ static __always_inline int parse_ipv6(struct flow_key *key, const unsigned char 
 	if (ip6.version != 6)
 		return PARSE_MALFORMED;
 	key->family = AF_INET6;
+	*iplen = bpf_ntohs(ip6.payload_len) + sizeof(ip6);
 	__builtin_memcpy(key->saddr, &ip6.saddr, 16);
 	__builtin_memcpy(key->daddr, &ip6.daddr, 16);
 	next = ip6.nexthdr;
@@ -218,7 +222,7 @@ static __always_inline int parse_skb(struct sk_buff *skb, enum l3_at at, struct 
 	unsigned char *data = BPF_CORE_READ(skb, data);
 	unsigned char *l3;
 	__u16 proto = BPF_CORE_READ(skb, protocol);
-	__u32 hdrlen = 0, l3len;
+	__u32 hdrlen = 0, iplen = 0, l3len;
 	int ret;
 
 	if (at == L3_AT_NETHDR) {
@@ -250,9 +254,9 @@ static __always_inline int parse_skb(struct sk_buff *skb, enum l3_at at, struct 
 	}
 
 	if (proto == bpf_htons(ETH_P_IP))
-		ret = parse_ipv4(key, l3, &hdrlen);
+		ret = parse_ipv4(key, l3, &hdrlen, &iplen);
 	else if (proto == bpf_htons(ETH_P_IPV6))
-		ret = parse_ipv6(key, l3, &hdrlen);
+		ret = parse_ipv6(key, l3, &hdrlen, &iplen);
 	else
 		return PARSE_NOT_IP;
 	if (ret != PARSE_OK)
@@ -268,6 +272,10 @@ static __always_inline int parse_skb(struct sk_buff *skb, enum l3_at at, struct 
 	if (segs > 1) {
 		meta->segs = segs;
 		l3len += (segs - 1) * hdrlen;
+	} else if (iplen && iplen < l3len) {
+		/* Link-layer padding of short frames is not IP bytes (IP
+		 * receive trims it; stages before that must agree). */
+		l3len = iplen;
 	}
 	meta->bytes = l3len;
 	return PARSE_OK;

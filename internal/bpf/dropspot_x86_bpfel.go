@@ -98,6 +98,26 @@ type DropspotLastSeen struct {
 	Key   DropspotFlowKey
 }
 
+type DropspotParseResult uint32
+
+const (
+	DropspotParseResultPARSE_OK        DropspotParseResult = 0
+	DropspotParseResultPARSE_NOT_IP    DropspotParseResult = 1
+	DropspotParseResultPARSE_MALFORMED DropspotParseResult = 2
+)
+
+type DropspotSelftestResult struct {
+	_    structs.HostLayout
+	Ret  DropspotParseResult
+	Pad  uint32
+	Key  DropspotFlowKey
+	Meta struct {
+		_     structs.HostLayout
+		Segs  uint32
+		Bytes uint32
+	}
+}
+
 type DropspotStage uint32
 
 const (
@@ -148,6 +168,7 @@ const (
 	DropspotMapEvents                      = "events"
 	DropspotMapFlows                       = "flows"
 	DropspotMapLastSeen                    = "last_seen"
+	DropspotMapParseResults                = "parse_results"
 	DropspotMapStacks                      = "stacks"
 	DropspotMapTotals                      = "totals"
 	DropspotMapTxInflight                  = "tx_inflight"
@@ -174,6 +195,8 @@ const (
 	DropspotProgNfIpPostrouting            = "nf_ip_postrouting"
 	DropspotProgNfIpRcv                    = "nf_ip_rcv"
 	DropspotProgNfL4Rcv                    = "nf_l4_rcv"
+	DropspotProgSelftestParseMac           = "selftest_parse_mac"
+	DropspotProgSelftestParseNethdr        = "selftest_parse_nethdr"
 	DropspotProgTpKfreeSkb                 = "tp_kfree_skb"
 	DropspotProgTpKfreeSkbNoreason         = "tp_kfree_skb_noreason"
 	DropspotProgTpNapiGroReceiveEntry      = "tp_napi_gro_receive_entry"
@@ -254,6 +277,8 @@ type DropspotProgramSpecs struct {
 	NfIpPostrouting            *ebpf.ProgramSpec `ebpf:"nf_ip_postrouting"`
 	NfIpRcv                    *ebpf.ProgramSpec `ebpf:"nf_ip_rcv"`
 	NfL4Rcv                    *ebpf.ProgramSpec `ebpf:"nf_l4_rcv"`
+	SelftestParseMac           *ebpf.ProgramSpec `ebpf:"selftest_parse_mac"`
+	SelftestParseNethdr        *ebpf.ProgramSpec `ebpf:"selftest_parse_nethdr"`
 	TpKfreeSkb                 *ebpf.ProgramSpec `ebpf:"tp_kfree_skb"`
 	TpKfreeSkbNoreason         *ebpf.ProgramSpec `ebpf:"tp_kfree_skb_noreason"`
 	TpNapiGroReceiveEntry      *ebpf.ProgramSpec `ebpf:"tp_napi_gro_receive_entry"`
@@ -270,15 +295,16 @@ type DropspotProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DropspotMapSpecs struct {
-	Counters    *ebpf.MapSpec `ebpf:"counters"`
-	Drops       *ebpf.MapSpec `ebpf:"drops"`
-	EventBudget *ebpf.MapSpec `ebpf:"event_budget"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	Flows       *ebpf.MapSpec `ebpf:"flows"`
-	LastSeen    *ebpf.MapSpec `ebpf:"last_seen"`
-	Stacks      *ebpf.MapSpec `ebpf:"stacks"`
-	Totals      *ebpf.MapSpec `ebpf:"totals"`
-	TxInflight  *ebpf.MapSpec `ebpf:"tx_inflight"`
+	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	Drops        *ebpf.MapSpec `ebpf:"drops"`
+	EventBudget  *ebpf.MapSpec `ebpf:"event_budget"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	LastSeen     *ebpf.MapSpec `ebpf:"last_seen"`
+	ParseResults *ebpf.MapSpec `ebpf:"parse_results"`
+	Stacks       *ebpf.MapSpec `ebpf:"stacks"`
+	Totals       *ebpf.MapSpec `ebpf:"totals"`
+	TxInflight   *ebpf.MapSpec `ebpf:"tx_inflight"`
 }
 
 // DropspotVariableSpecs contains global variables before they are loaded into the kernel.
@@ -310,15 +336,16 @@ func (o *DropspotObjects) Close() error {
 //
 // It can be passed to LoadDropspotObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DropspotMaps struct {
-	Counters    *ebpf.Map `ebpf:"counters"`
-	Drops       *ebpf.Map `ebpf:"drops"`
-	EventBudget *ebpf.Map `ebpf:"event_budget"`
-	Events      *ebpf.Map `ebpf:"events"`
-	Flows       *ebpf.Map `ebpf:"flows"`
-	LastSeen    *ebpf.Map `ebpf:"last_seen"`
-	Stacks      *ebpf.Map `ebpf:"stacks"`
-	Totals      *ebpf.Map `ebpf:"totals"`
-	TxInflight  *ebpf.Map `ebpf:"tx_inflight"`
+	Counters     *ebpf.Map `ebpf:"counters"`
+	Drops        *ebpf.Map `ebpf:"drops"`
+	EventBudget  *ebpf.Map `ebpf:"event_budget"`
+	Events       *ebpf.Map `ebpf:"events"`
+	Flows        *ebpf.Map `ebpf:"flows"`
+	LastSeen     *ebpf.Map `ebpf:"last_seen"`
+	ParseResults *ebpf.Map `ebpf:"parse_results"`
+	Stacks       *ebpf.Map `ebpf:"stacks"`
+	Totals       *ebpf.Map `ebpf:"totals"`
+	TxInflight   *ebpf.Map `ebpf:"tx_inflight"`
 }
 
 func (m *DropspotMaps) Close() error {
@@ -329,6 +356,7 @@ func (m *DropspotMaps) Close() error {
 		m.Events,
 		m.Flows,
 		m.LastSeen,
+		m.ParseResults,
 		m.Stacks,
 		m.Totals,
 		m.TxInflight,
@@ -371,6 +399,8 @@ type DropspotPrograms struct {
 	NfIpPostrouting            *ebpf.Program `ebpf:"nf_ip_postrouting"`
 	NfIpRcv                    *ebpf.Program `ebpf:"nf_ip_rcv"`
 	NfL4Rcv                    *ebpf.Program `ebpf:"nf_l4_rcv"`
+	SelftestParseMac           *ebpf.Program `ebpf:"selftest_parse_mac"`
+	SelftestParseNethdr        *ebpf.Program `ebpf:"selftest_parse_nethdr"`
 	TpKfreeSkb                 *ebpf.Program `ebpf:"tp_kfree_skb"`
 	TpKfreeSkbNoreason         *ebpf.Program `ebpf:"tp_kfree_skb_noreason"`
 	TpNapiGroReceiveEntry      *ebpf.Program `ebpf:"tp_napi_gro_receive_entry"`
@@ -408,6 +438,8 @@ func (p *DropspotPrograms) Close() error {
 		p.NfIpPostrouting,
 		p.NfIpRcv,
 		p.NfL4Rcv,
+		p.SelftestParseMac,
+		p.SelftestParseNethdr,
 		p.TpKfreeSkb,
 		p.TpKfreeSkbNoreason,
 		p.TpNapiGroReceiveEntry,

@@ -1,0 +1,49 @@
+/* Parser self-test: never attached. Tests run it with BPF_PROG_TEST_RUN on
+ * crafted frames (the kernel builds an skb with the network header set and
+ * data at the Ethernet header) and read back what parse_skb made of them. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "../lib/kfuncs.h"
+#include "../lib/flow.h"
+
+
+struct selftest_result {
+	enum parse_result ret;
+	__u32 pad;
+	struct flow_key key;
+	struct pkt_meta meta;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct selftest_result);
+} parse_results SEC(".maps");
+
+static __always_inline int selftest(struct __sk_buff *ctx, enum l3_at at)
+{
+	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	struct selftest_result r = {};
+	__u32 zero = 0;
+
+	r.ret = parse_skb(skb, at, &r.key, &r.meta);
+	bpf_map_update_elem(&parse_results, &zero, &r, BPF_ANY);
+	return 0;
+}
+
+/* As at netfilter and transmit hooks: the IP header at network_header. */
+SEC("tc")
+int selftest_parse_nethdr(struct __sk_buff *ctx)
+{
+	return selftest(ctx, L3_AT_NETHDR);
+}
+
+/* As at eth_type_trans: data at the Ethernet header, VLAN tags in line. */
+SEC("tc")
+int selftest_parse_mac(struct __sk_buff *ctx)
+{
+	return selftest(ctx, L3_AT_MAC);
+}
