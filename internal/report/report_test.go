@@ -1,0 +1,174 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/hookplan"
+	"github.com/dropspot/dropspot/internal/stage"
+)
+
+func allHooks(except ...stage.Stage) []hookplan.Hook {
+	skip := map[stage.Stage]bool{}
+	for _, s := range except {
+		skip[s] = true
+	}
+	var hooks []hookplan.Hook
+	for _, s := range stage.All() {
+		if !skip[s] {
+			hooks = append(hooks, hookplan.Hook{Stage: s, Name: "test/" + s.String()})
+		}
+	}
+	return hooks
+}
+
+func counts(pairs map[stage.Stage]uint64) *flow.Counts {
+	c := &flow.Counts{}
+	for s, n := range pairs {
+		c.Packets[s] = n
+		c.Bytes[s] = n * 100
+	}
+	return c
+}
+
+var (
+	a = netip.MustParseAddr("198.18.0.1")
+	b = netip.MustParseAddr("198.18.0.2")
+)
+
+func TestLossAnalysis(t *testing.T) {
+	in := flow.Key{Proto: 17, Src: a, Dst: b, Sport: 40000, Dport: 9999, Netns: 2}
+	snap := &flow.Snapshot{
+		Flows: map[flow.Key]*flow.Counts{
+			in: counts(map[stage.Stage]uint64{stage.RxDriver: 200, stage.RxCore: 200, stage.IPRcv: 200,
+				stage.IPLocalIn: 200, stage.L4Rcv: 20, stage.SockRcv: 20}),
+		},
+		Drops: []flow.Drop{
+			{Flow: in, Stage: stage.IPLocalIn, HasStage: true, Reason: 0, Location: 0x10, Packets: 150},
+			{Flow: in, Stage: stage.SockRcv, HasStage: true, Location: 0x20, Packets: 5},
+		},
+	}
+	r := Build(snap, allHooks(), Namer{})
+	if len(r.Flows) != 1 {
+		t.Fatalf("flows: %+v", r.Flows)
+	}
+	f := r.Flows[0]
+	if f.Path != "local-in" {
+		t.Errorf("path %q", f.Path)
+	}
+	if len(f.Losses) != 2 {
+		t.Fatalf("losses: %+v", f.Losses)
+	}
+	l := f.Losses[0]
+	if l.From != "ip.local_in" || l.To != "l4.rcv" || l.Packets != 180 || l.Unexplained != 30 || len(l.Drops) != 1 || l.Drops[0].Count != 150 {
+		t.Errorf("decrease: %+v", l)
+	}
+	after := f.Losses[1]
+	if after.From != "sock.rcv" || after.To != "" || after.Packets != 5 || after.Unexplained != 0 {
+		t.Errorf("drop after the path's end: %+v", after)
+	}
+	if f.Lost == nil || f.Lost.Packets != 180 {
+		t.Errorf("largest loss: %+v", f.Lost)
+	}
+	// explained + unexplained = decrease, always.
+	for _, l := range f.Losses {
+		var explained uint64
+		for _, d := range l.Drops {
+			explained += d.Count
+		}
+		if min(explained, l.Packets)+l.Unexplained != l.Packets {
+			t.Errorf("%+v: explained %d + unexplained %d != %d", l, explained, l.Unexplained, l.Packets)
+		}
+	}
+}
+
+func TestConnPairsDirectionsAndOrder(t *testing.T) {
+	req := flow.Key{Proto: 1, Src: a, Dst: b, Sport: 7, Dport: 7, Netns: 1}
+	quiet := flow.Key{Proto: 6, Src: a, Dst: b, Sport: 1, Dport: 2, Netns: 1}
+	snap := &flow.Snapshot{Flows: map[flow.Key]*flow.Counts{
+		req:           counts(map[stage.Stage]uint64{stage.IPLocalOut: 3, stage.IPPostrouting: 3, stage.TxQueue: 3, stage.TxXmit: 3, stage.TxDone: 3}),
+		req.Reverse(): counts(map[stage.Stage]uint64{stage.RxDriver: 3, stage.RxCore: 3, stage.IPRcv: 3, stage.IPLocalIn: 2, stage.L4Rcv: 2}),
+		quiet:         counts(map[stage.Stage]uint64{stage.IPLocalOut: 1, stage.IPPostrouting: 1, stage.TxQueue: 1, stage.TxXmit: 1, stage.TxDone: 1}),
+	}}
+	r := Build(snap, allHooks(), Namer{})
+	if len(r.Flows) != 3 {
+		t.Fatal(r.Flows)
+	}
+	if r.Flows[0].Src != b.String() || r.Flows[0].Lost == nil || r.Flows[0].Lost.From != "ip.rcv" {
+		t.Errorf("the lossy direction must come first: %+v", r.Flows[0])
+	}
+	if r.Flows[0].Conn != r.Flows[1].Conn || r.Flows[2].Conn == r.Flows[0].Conn {
+		t.Errorf("conn ids: %d %d %d", r.Flows[0].Conn, r.Flows[1].Conn, r.Flows[2].Conn)
+	}
+	// ICMP has no socket: no loss is claimed between l4.rcv and sock.rcv.
+	for _, l := range r.Flows[0].Losses {
+		if l.To == "sock.rcv" {
+			t.Errorf("loss claimed at sock.rcv for ICMP: %+v", l)
+		}
+	}
+}
+
+// A stage the plan could not hook is absent from the JSON, never 0.
+func TestUnhookedStageAbsent(t *testing.T) {
+	k := flow.Key{Proto: 17, Src: a, Dst: b, Sport: 1, Dport: 2, Netns: 1}
+	snap := &flow.Snapshot{Flows: map[flow.Key]*flow.Counts{k: counts(map[stage.Stage]uint64{stage.RxCore: 5, stage.IPRcv: 5})}}
+	r := Build(snap, allHooks(stage.SockRcv, stage.RxDriver), Namer{})
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Flows []struct {
+			Stages map[string]uint64 `json:"stages"`
+			Drops  []any             `json:"drops"`
+		} `json:"flows"`
+		Overflow map[string]any `json:"overflow"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	st := doc.Flows[0].Stages
+	if _, ok := st["sock.rcv"]; ok {
+		t.Error("unhooked sock.rcv present")
+	}
+	if _, ok := st["rx.driver"]; ok {
+		t.Error("unhooked rx.driver present")
+	}
+	if v, ok := st["ip.local_in"]; !ok || v != 0 {
+		t.Errorf("hooked ip.local_in must be present as 0, got %v %v", v, ok)
+	}
+	if doc.Flows[0].Drops == nil {
+		t.Error(`"drops" must be [] not null`)
+	}
+	for _, field := range []string{"evicted_flows", "unparsed"} {
+		if _, ok := doc.Overflow[field]; !ok {
+			t.Errorf("overflow.%s missing", field)
+		}
+	}
+}
+
+// Drops of a flow that no stage counted still make a flow record, and
+// drops of unparsable packets land in overflow.
+func TestDropsWithoutCounts(t *testing.T) {
+	k := flow.Key{Proto: 17, Src: a, Dst: b, Sport: 1, Dport: 2, Netns: 1}
+	snap := &flow.Snapshot{Flows: map[flow.Key]*flow.Counts{}, Drops: []flow.Drop{
+		{Flow: k, Packets: 4, Location: 0x1},
+		{Kind: flow.DropMalformedIP, Packets: 2, Location: 0x2},
+	}}
+	r := Build(snap, allHooks(), Namer{})
+	if len(r.Flows) != 1 || r.Flows[0].Lost == nil || r.Flows[0].Lost.Packets != 4 || r.Flows[0].Drops[0].Stage != "unknown" {
+		t.Errorf("flows: %+v", r.Flows)
+	}
+	if len(r.Overflow.UnparsedDrops) != 1 || r.Overflow.UnparsedDrops[0].Kind != "malformed" {
+		t.Errorf("unparsed drops: %+v", r.Overflow.UnparsedDrops)
+	}
+	var text bytes.Buffer
+	WriteText(&text, r, TextOptions{})
+	if !strings.Contains(text.String(), "✗ UNKNOWN at 0x1: 4") {
+		t.Errorf("text report:\n%s", text.String())
+	}
+}
