@@ -14,6 +14,7 @@ const usage = `dropspot: per-connection packet counts along the kernel network p
 
 Usage:
   dropspot watch [flags]   count until --duration or Ctrl-C, then report
+  dropspot serve [flags]   keep counting and serve Prometheus metrics (/metrics, /healthz)
   dropspot doctor          show the kernel, and which hook each stage gets (and why not others)
 
 Run "dropspot COMMAND --help" for a command's flags.
@@ -29,6 +30,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "watch":
 		err = watch(args[1:], stdout, stderr)
+	case "serve":
+		err = serve(args[1:], stdout, stderr)
 	case "doctor":
 		err = doctor(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -24,18 +24,34 @@ import (
 	"github.com/dropspot/dropspot/internal/tracer"
 )
 
-type watchFlags struct {
-	duration  time.Duration
-	interval  time.Duration
-	json      bool
+// traceFlags are what every tracing command takes: filters, sizes, hooks.
+type traceFlags struct {
 	proto     string
 	host      string
 	port      uint16
 	netns     string
 	maxFlows  int
-	readyFile string
 	skipHooks []string
 	verbose   bool
+	readyFile string
+}
+
+func (f *traceFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.proto, "proto", "", "count only this IP protocol (tcp, udp, icmp, icmp6, or a number)")
+	fs.StringVar(&f.host, "host", "", "count only packets from or to this address")
+	fs.Uint16Var(&f.port, "port", 0, "count only TCP/UDP/SCTP packets from or to this port")
+	fs.StringVar(&f.netns, "netns", "", "count only this network namespace: /proc/PID/ns/net, /run/netns/NAME, NAME or inode:N")
+	fs.IntVar(&f.maxFlows, "max-flows", tracer.DefaultMaxFlows, "flow directions held before the oldest are evicted (counted)")
+	fs.StringSliceVar(&f.skipHooks, "skip-hooks", nil, "hook families not to use: fentry, kprobe, tp_btf, netfilter, cgroup_skb")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log hook decisions to stderr")
+	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every hook is attached")
+}
+
+type watchFlags struct {
+	traceFlags
+	duration  time.Duration
+	interval  time.Duration
+	json      bool
 	events    bool
 	eventRate uint32
 	stack     bool
@@ -48,14 +64,7 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
 	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until SIGINT/SIGTERM)")
 	fs.DurationVar(&f.interval, "interval", time.Second, "live view refresh period (terminal only)")
 	fs.BoolVar(&f.json, "json", false, "print the final report as JSON on stdout, and nothing else")
-	fs.StringVar(&f.proto, "proto", "", "count only this IP protocol (tcp, udp, icmp, icmp6, or a number)")
-	fs.StringVar(&f.host, "host", "", "count only packets from or to this address")
-	fs.Uint16Var(&f.port, "port", 0, "count only TCP/UDP/SCTP packets from or to this port")
-	fs.StringVar(&f.netns, "netns", "", "count only this network namespace: /proc/PID/ns/net, /run/netns/NAME, NAME or inode:N")
-	fs.IntVar(&f.maxFlows, "max-flows", tracer.DefaultMaxFlows, "flow directions held before the oldest are evicted (counted)")
-	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every hook is attached")
-	fs.StringSliceVar(&f.skipHooks, "skip-hooks", nil, "hook families not to use: fentry, kprobe, tp_btf, netfilter, cgroup_skb")
-	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log hook decisions to stderr")
+	f.register(fs)
 	fs.BoolVar(&f.events, "events", false, "stream one JSON line per drop on stdout (the final report then goes to stderr)")
 	fs.Uint32Var(&f.eventRate, "events-rate", 1000, "most drop events per second per CPU; the rest are counted as throttled")
 	fs.BoolVar(&f.stack, "stack", false, "with --events: add the symbolised kernel stack of each drop")
@@ -81,7 +90,7 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
 	return f, nil
 }
 
-func (f *watchFlags) tracerConfig(stderr io.Writer) (tracer.Config, error) {
+func (f *traceFlags) tracerConfig(stderr io.Writer) (tracer.Config, error) {
 	cfg := tracer.Config{MaxFlows: f.maxFlows, Log: logger(stderr, f.verbose), Skip: map[hookplan.Kind]bool{}}
 	var err error
 	if f.proto != "" {
@@ -116,12 +125,6 @@ func (f *watchFlags) tracerConfig(stderr io.Writer) (tracer.Config, error) {
 	if f.maxFlows < 1 {
 		return cfg, fmt.Errorf("--max-flows must be at least 1")
 	}
-	if f.events {
-		if f.eventRate == 0 {
-			return cfg, fmt.Errorf("--events-rate must be at least 1")
-		}
-		cfg.EventsRate, cfg.EventsStack = f.eventRate, f.stack
-	}
 	return cfg, nil
 }
 
@@ -133,6 +136,12 @@ func watch(args []string, stdout, stderr io.Writer) error {
 	cfg, err := f.tracerConfig(stderr)
 	if err != nil {
 		return err
+	}
+	if f.events {
+		if f.eventRate == 0 {
+			return fmt.Errorf("--events-rate must be at least 1")
+		}
+		cfg.EventsRate, cfg.EventsStack = f.eventRate, f.stack
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

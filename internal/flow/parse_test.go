@@ -162,10 +162,10 @@ func TestParser(t *testing.T) {
 			ret: bpf.DropspotParseResultPARSE_NOT_IP},
 		{name: "ethertype IPv4 carrying version 6", prog: p.nethdr,
 			frame: frame(t, eth(layers.EthernetTypeIPv4), ip6(layers.IPProtocolUDP), udp(1, 2)),
-			ret: bpf.DropspotParseResultPARSE_MALFORMED},
+			ret:   bpf.DropspotParseResultPARSE_MALFORMED},
 		{name: "truncated IPv4 header", prog: p.nethdr,
 			frame: append(frame(t, eth(layers.EthernetTypeIPv4)), 0x45, 0, 0, 40, 0, 0),
-			ret: bpf.DropspotParseResultPARSE_MALFORMED},
+			ret:   bpf.DropspotParseResultPARSE_MALFORMED},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := p.parse(t, tc.prog, tc.frame)

@@ -96,6 +96,12 @@ func (t *Tracer) Snapshot() (*flow.Snapshot, error) {
 	})
 }
 
+// Hooks is the hook plan's choice per stage.
+func (t *Tracer) Hooks() []hookplan.Hook { return t.Plan.Hooks }
+
+// NetnsHooked is how many namespaces the per-namespace hooks cover.
+func (t *Tracer) NetnsHooked() int { return t.Plan.Namespaces() }
+
 // Close detaches every program and frees the maps.
 func (t *Tracer) Close() {
 	t.Plan.Close()
