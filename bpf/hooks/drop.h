@@ -32,14 +32,33 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* Longest packet capture an event carries (--snaplen is capped to it). */
+#define MAX_SNAPLEN 1024
+
 struct drop_event {
 	__u64 time_ns; /* bpf_ktime_get_ns */
 	struct drop_key key;
 	__u32 ifindex;
 	__s32 stack_id; /* into stacks, or negative */
 	__u32 segs;
+	__u32 caplen;  /* bytes of packet that follow, from the IP header */
+	__u32 origlen; /* IP bytes of the packet */
 	__u32 pad;
 };
+
+/* An event and its packet bytes, assembled per CPU and sent with only the
+ * bytes captured, so short captures take little ring buffer. */
+struct event_buf {
+	struct drop_event e;
+	__u8 packet[MAX_SNAPLEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event_buf);
+} event_buf SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -115,24 +134,34 @@ static __always_inline bool event_allowed(void)
 	return true;
 }
 
-static __always_inline void emit_event(void *ctx, struct sk_buff *skb, const struct drop_key *key, __u32 segs)
+static __always_inline void emit_event(void *ctx, struct sk_buff *skb, const struct drop_key *key,
+				       const struct pkt_meta *meta)
 {
-	struct drop_event *e;
+	__u32 zero = 0, caplen = 0;
+	struct event_buf *buf;
 
 	if (!event_allowed())
 		return;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		counter_inc(COUNTER_EVENTS_LOST);
+	buf = bpf_map_lookup_elem(&event_buf, &zero);
+	if (!buf)
 		return;
+	buf->e.time_ns = bpf_ktime_get_ns();
+	buf->e.key = *key;
+	buf->e.ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	buf->e.stack_id = CFG.events_stack ? bpf_get_stackid(ctx, &stacks, 0) : -1;
+	buf->e.segs = meta->segs;
+	buf->e.origlen = meta->bytes;
+	buf->e.pad = 0;
+	if (CFG.snaplen && key->kind == DROP_FLOW) {
+		caplen = meta->l3_cap < CFG.snaplen ? meta->l3_cap : CFG.snaplen;
+		if (caplen > MAX_SNAPLEN)
+			caplen = MAX_SNAPLEN;
+		if (bpf_probe_read_kernel(buf->packet, caplen, BPF_CORE_READ(skb, head) + meta->l3_off))
+			caplen = 0;
 	}
-	e->time_ns = bpf_ktime_get_ns();
-	e->key = *key;
-	e->ifindex = BPF_CORE_READ(skb, dev, ifindex);
-	e->stack_id = CFG.events_stack ? bpf_get_stackid(ctx, &stacks, 0) : -1;
-	e->segs = segs;
-	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	buf->e.caplen = caplen;
+	if (bpf_ringbuf_output(&events, buf, sizeof(buf->e) + caplen, 0))
+		counter_inc(COUNTER_EVENTS_LOST);
 }
 
 static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason)
@@ -175,7 +204,7 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 		counter_inc(COUNTER_DROPS_UNRECORDED);
 event:
 	if (CFG.events_rate)
-		emit_event(ctx, skb, &key, meta.segs);
+		emit_event(ctx, skb, &key, &meta);
 }
 
 /* A normal free (consume_skb) is not a drop; kernels that route it through

@@ -26,6 +26,21 @@
 		return 0;                                                                          \
 	}
 
+/* (struct sock *sk, struct sk_buff *skb, ...): socket receive filter. */
+#define FUNC_HOOK_SKB_ARG1(name, fn, st)                                                           \
+	SEC("fentry/" #fn)                                                                         \
+	int BPF_PROG(fe_##name, struct sock *sk, struct sk_buff *skb)                              \
+	{                                                                                          \
+		count_stage(skb, st, L3_AT_NETHDR, 0);                                             \
+		return 0;                                                                          \
+	}                                                                                          \
+	SEC("kprobe/" #fn)                                                                         \
+	int BPF_KPROBE(kp_##name, struct sock *sk, struct sk_buff *skb)                            \
+	{                                                                                          \
+		count_stage(skb, st, L3_AT_NETHDR, 0);                                             \
+		return 0;                                                                          \
+	}
+
 /* (struct net *net, struct sock *sk, struct sk_buff *skb): IP output. */
 #define FUNC_HOOK_SKB_ARG2(name, fn, st)                                                           \
 	SEC("fentry/" #fn)                                                                         \
@@ -85,6 +100,7 @@ int BPF_KPROBE(kp_rx_core, struct sk_buff **pskb)
 FUNC_HOOK_SKB_ARG0(ip_rcv, ip_rcv, STAGE_IP_RCV)
 FUNC_HOOK_SKB_ARG0(ip_local_in, ip_local_deliver, STAGE_IP_LOCAL_IN)
 FUNC_HOOK_SKB_ARG0(l4_rcv, tcp_v4_rcv, STAGE_L4_RCV)
+FUNC_HOOK_SKB_ARG1(sock_rcv, sk_filter_trim_cap, STAGE_SOCK_RCV)
 FUNC_HOOK_SKB_ARG0(ip_forward, ip_forward, STAGE_IP_FORWARD)
 FUNC_HOOK_SKB_ARG2(ip_local_out, ip_local_out, STAGE_IP_LOCAL_OUT)
 FUNC_HOOK_SKB_ARG2(ip_postrouting, ip_output, STAGE_IP_POSTROUTING)

@@ -1,17 +1,18 @@
-/* Parser self-test: never attached. Tests run it with BPF_PROG_TEST_RUN on
- * crafted frames (the kernel builds an skb with the network header set and
- * data at the Ethernet header) and read back what parse_skb made of them. */
+/* Parser and filter self-test: never attached. Tests run it with
+ * BPF_PROG_TEST_RUN on crafted frames (the kernel builds an skb with the
+ * network header set and data at the Ethernet header) and read back what
+ * parse_skb made of them and whether the filter passed them. */
 #pragma once
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "../lib/kfuncs.h"
-#include "../lib/flow.h"
+#include "../lib/count.h"
 
 
 struct selftest_result {
 	enum parse_result ret;
-	__u32 pad;
+	__u32 matched; /* the filter (CFG) passes the parsed packet */
 	struct flow_key key;
 	struct pkt_meta meta;
 };
@@ -30,6 +31,7 @@ static __always_inline int selftest(struct __sk_buff *ctx, enum l3_at at)
 	__u32 zero = 0;
 
 	r.ret = parse_skb(skb, at, &r.key, &r.meta);
+	r.matched = r.ret == PARSE_OK && filter_match(&r.key);
 	bpf_map_update_elem(&parse_results, &zero, &r, BPF_ANY);
 	return 0;
 }

@@ -16,33 +16,70 @@ static __always_inline bool is_port_proto(__u8 proto)
 	       proto == IPPROTO_SCTP_;
 }
 
-static __always_inline bool addr_match(const __u8 *a, const volatile __u8 *b, int len)
+static __always_inline bool net_match(const __u8 *addr, const volatile struct flt_pred *p)
 {
-	for (int i = 0; i < len; i++)
-		if (a[i] != b[i])
+	const __u32 *a = (const __u32 *)addr;
+
+	for (int i = 0; i < 4; i++)
+		if ((a[i] & p->mask[i]) != p->addr[i])
 			return false;
 	return true;
 }
 
+static __always_inline bool port_match(__u16 port, const volatile struct flt_pred *p)
+{
+	return port >= p->port_lo && port <= p->port_hi;
+}
+
+static __always_inline bool pred_true(const struct flow_key *k, const volatile struct flt_pred *p)
+{
+	bool r = false;
+
+	switch (p->kind) {
+	case PRED_PROTO:
+		r = k->proto == p->value;
+		break;
+	case PRED_FAMILY:
+		r = k->family == p->value;
+		break;
+	case PRED_NET:
+		r = k->family == p->value && (((p->dir & DIR_SRC) && net_match(k->saddr, p)) ||
+					      ((p->dir & DIR_DST) && net_match(k->daddr, p)));
+		break;
+	case PRED_PORT:
+		r = is_port_proto(k->proto) && (((p->dir & DIR_SRC) && port_match(k->sport, p)) ||
+						((p->dir & DIR_DST) && port_match(k->dport, p)));
+		break;
+	}
+	return p->negate ? !r : r;
+}
+
 /* filter_match runs before any map write: filtered-out packets cost no
- * flow entry. Host and port match either end, so both directions of a
- * connection pass. */
+ * flow entry. The rule table is constant, so the verifier walks only the
+ * rules and predicates a run has. */
 static __always_inline bool filter_match(const struct flow_key *k)
 {
 	if (CFG.filter_netns && k->netns != CFG.filter_netns)
 		return false;
-	if (CFG.filter_proto && k->proto != CFG.filter_proto)
-		return false;
-	if (CFG.filter_port &&
-	    (!is_port_proto(k->proto) || (k->sport != CFG.filter_port && k->dport != CFG.filter_port)))
-		return false;
-	if (CFG.filter_family == AF_INET)
-		return k->family == AF_INET &&
-		       (addr_match(k->saddr, CFG.filter_host, 4) || addr_match(k->daddr, CFG.filter_host, 4));
-	if (CFG.filter_family == AF_INET6)
-		return k->family == AF_INET6 &&
-		       (addr_match(k->saddr, CFG.filter_host, 16) || addr_match(k->daddr, CFG.filter_host, 16));
-	return true;
+	if (CFG.nrules == 0)
+		return true;
+	for (int r = 0; r < MAX_RULES; r++) {
+		bool all = true;
+
+		if (r >= CFG.nrules)
+			break;
+		for (int i = 0; i < MAX_PREDS; i++) {
+			if (i >= CFG.rules[r].npreds)
+				break;
+			if (!pred_true(k, &CFG.rules[r].preds[i])) {
+				all = false;
+				break;
+			}
+		}
+		if (all)
+			return true;
+	}
+	return false;
 }
 
 static __always_inline struct stage_totals *stage_totals(enum stage st)

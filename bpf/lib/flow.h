@@ -58,8 +58,10 @@ enum parse_result {
 
 /* Packet facts a stage counts, besides the key. */
 struct pkt_meta {
-	__u32 segs;  /* wire packets: max(1, gso_segs) */
-	__u32 bytes; /* IP bytes on the wire (all segments) */
+	__u32 segs;   /* wire packets: max(1, gso_segs) */
+	__u32 bytes;  /* IP bytes on the wire (all segments) */
+	__u32 l3_off; /* IP header, from skb->head (for packet capture) */
+	__u32 l3_cap; /* bytes from there that are in the linear part */
 };
 
 static __always_inline int read_ports(struct flow_key *key, const void *l4)
@@ -244,9 +246,11 @@ static __always_inline int parse_skb(struct sk_buff *skb, enum l3_at at, struct 
 		}
 	}
 
-	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
-		/* Tagged frame at a hook where the network header is already
-		 * set: the IP version tells the family. */
+	if (at == L3_AT_NETHDR && (proto == 0 || proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))) {
+		/* The network header is set but skb->protocol does not name
+		 * IP: a tagged frame, or a locally made packet before IP
+		 * output sets the protocol (ip_local_out entry). The IP
+		 * version tells the family. */
 		__u8 v;
 		if (bpf_probe_read_kernel(&v, 1, l3))
 			return PARSE_MALFORMED;
@@ -278,5 +282,7 @@ static __always_inline int parse_skb(struct sk_buff *skb, enum l3_at at, struct 
 		l3len = iplen;
 	}
 	meta->bytes = l3len;
+	meta->l3_off = l3 - head;
+	meta->l3_cap = (data + BPF_CORE_READ(skb, len) - BPF_CORE_READ(skb, data_len)) - l3;
 	return PARSE_OK;
 }

@@ -14,15 +14,28 @@ import (
 )
 
 type DropspotConfig struct {
-	_            structs.HostLayout
-	FilterNetns  uint32
-	FilterPort   uint16
-	FilterProto  uint8
-	FilterFamily uint8
-	FilterHost   [16]uint8
-	EventsRate   uint32
-	EventsStack  uint8
-	Pad          [3]uint8
+	_           structs.HostLayout
+	FilterNetns uint32
+	Nrules      uint32
+	Rules       [8]struct {
+		_      structs.HostLayout
+		Npreds uint32
+		Preds  [8]struct {
+			_      structs.HostLayout
+			Kind   uint8
+			Dir    uint8
+			Negate uint8
+			Value  uint8
+			PortLo uint16
+			PortHi uint16
+			Addr   [4]uint32
+			Mask   [4]uint32
+		}
+	}
+	EventsRate  uint32
+	EventsStack uint8
+	Pad         [3]uint8
+	Snaplen     uint32
 }
 
 type DropspotCounter uint32
@@ -44,6 +57,8 @@ type DropspotDropEvent struct {
 	Ifindex uint32
 	StackId int32
 	Segs    uint32
+	Caplen  uint32
+	Origlen uint32
 	Pad     uint32
 }
 
@@ -73,6 +88,12 @@ type DropspotEventBudget struct {
 	_      [4]byte
 }
 
+type DropspotEventBuf struct {
+	_      structs.HostLayout
+	E      DropspotDropEvent
+	Packet [1024]uint8
+}
+
 type DropspotFlowCounts struct {
 	_       structs.HostLayout
 	Packets [12]uint64
@@ -91,6 +112,24 @@ type DropspotFlowKey struct {
 	Netns  uint32
 }
 
+type DropspotFltPred struct {
+	_      structs.HostLayout
+	Kind   uint8
+	Dir    uint8
+	Negate uint8
+	Value  uint8
+	PortLo uint16
+	PortHi uint16
+	Addr   [4]uint32
+	Mask   [4]uint32
+}
+
+type DropspotFltRule struct {
+	_      structs.HostLayout
+	Npreds uint32
+	Preds  [8]DropspotFltPred
+}
+
 type DropspotLastSeen struct {
 	_     structs.HostLayout
 	Skb   uint64
@@ -106,15 +145,34 @@ const (
 	DropspotParseResultPARSE_MALFORMED DropspotParseResult = 2
 )
 
+type DropspotPredDir uint32
+
+const (
+	DropspotPredDirDIR_SRC    DropspotPredDir = 1
+	DropspotPredDirDIR_DST    DropspotPredDir = 2
+	DropspotPredDirDIR_EITHER DropspotPredDir = 3
+)
+
+type DropspotPredKind uint32
+
+const (
+	DropspotPredKindPRED_PROTO  DropspotPredKind = 1
+	DropspotPredKindPRED_FAMILY DropspotPredKind = 2
+	DropspotPredKindPRED_NET    DropspotPredKind = 3
+	DropspotPredKindPRED_PORT   DropspotPredKind = 4
+)
+
 type DropspotSelftestResult struct {
-	_    structs.HostLayout
-	Ret  DropspotParseResult
-	Pad  uint32
-	Key  DropspotFlowKey
-	Meta struct {
+	_       structs.HostLayout
+	Ret     DropspotParseResult
+	Matched uint32
+	Key     DropspotFlowKey
+	Meta    struct {
 		_     structs.HostLayout
 		Segs  uint32
 		Bytes uint32
+		L3Off uint32
+		L3Cap uint32
 	}
 }
 
@@ -155,6 +213,8 @@ type DropspotTxInflight struct {
 		_     structs.HostLayout
 		Segs  uint32
 		Bytes uint32
+		L3Off uint32
+		L3Cap uint32
 	}
 }
 
@@ -165,6 +225,7 @@ const (
 	DropspotMapCounters                    = "counters"
 	DropspotMapDrops                       = "drops"
 	DropspotMapEventBudget                 = "event_budget"
+	DropspotMapEventBuf                    = "event_buf"
 	DropspotMapEvents                      = "events"
 	DropspotMapFlows                       = "flows"
 	DropspotMapLastSeen                    = "last_seen"
@@ -181,6 +242,7 @@ const (
 	DropspotProgFeL4Rcv                    = "fe_l4_rcv"
 	DropspotProgFeRxCore                   = "fe_rx_core"
 	DropspotProgFeRxDriver                 = "fe_rx_driver"
+	DropspotProgFeSockRcv                  = "fe_sock_rcv"
 	DropspotProgKpIpForward                = "kp_ip_forward"
 	DropspotProgKpIpLocalIn                = "kp_ip_local_in"
 	DropspotProgKpIpLocalOut               = "kp_ip_local_out"
@@ -189,6 +251,7 @@ const (
 	DropspotProgKpL4Rcv                    = "kp_l4_rcv"
 	DropspotProgKpRxCore                   = "kp_rx_core"
 	DropspotProgKpRxDriver                 = "kp_rx_driver"
+	DropspotProgKpSockRcv                  = "kp_sock_rcv"
 	DropspotProgNfIpForward                = "nf_ip_forward"
 	DropspotProgNfIpLocalIn                = "nf_ip_local_in"
 	DropspotProgNfIpLocalOut               = "nf_ip_local_out"
@@ -210,6 +273,8 @@ const (
 	DropspotVarCFG                         = "CFG"
 	DropspotVarUnusedDropEvent             = "unused_drop_event"
 	DropspotVarUnusedDropKind              = "unused_drop_kind"
+	DropspotVarUnusedPredDir               = "unused_pred_dir"
+	DropspotVarUnusedPredKind              = "unused_pred_kind"
 )
 
 // LoadDropspot returns the embedded CollectionSpec for Dropspot.
@@ -263,6 +328,7 @@ type DropspotProgramSpecs struct {
 	FeL4Rcv                    *ebpf.ProgramSpec `ebpf:"fe_l4_rcv"`
 	FeRxCore                   *ebpf.ProgramSpec `ebpf:"fe_rx_core"`
 	FeRxDriver                 *ebpf.ProgramSpec `ebpf:"fe_rx_driver"`
+	FeSockRcv                  *ebpf.ProgramSpec `ebpf:"fe_sock_rcv"`
 	KpIpForward                *ebpf.ProgramSpec `ebpf:"kp_ip_forward"`
 	KpIpLocalIn                *ebpf.ProgramSpec `ebpf:"kp_ip_local_in"`
 	KpIpLocalOut               *ebpf.ProgramSpec `ebpf:"kp_ip_local_out"`
@@ -271,6 +337,7 @@ type DropspotProgramSpecs struct {
 	KpL4Rcv                    *ebpf.ProgramSpec `ebpf:"kp_l4_rcv"`
 	KpRxCore                   *ebpf.ProgramSpec `ebpf:"kp_rx_core"`
 	KpRxDriver                 *ebpf.ProgramSpec `ebpf:"kp_rx_driver"`
+	KpSockRcv                  *ebpf.ProgramSpec `ebpf:"kp_sock_rcv"`
 	NfIpForward                *ebpf.ProgramSpec `ebpf:"nf_ip_forward"`
 	NfIpLocalIn                *ebpf.ProgramSpec `ebpf:"nf_ip_local_in"`
 	NfIpLocalOut               *ebpf.ProgramSpec `ebpf:"nf_ip_local_out"`
@@ -298,6 +365,7 @@ type DropspotMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	EventBudget  *ebpf.MapSpec `ebpf:"event_budget"`
+	EventBuf     *ebpf.MapSpec `ebpf:"event_buf"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	LastSeen     *ebpf.MapSpec `ebpf:"last_seen"`
@@ -314,6 +382,8 @@ type DropspotVariableSpecs struct {
 	CFG             *ebpf.VariableSpec `ebpf:"CFG"`
 	UnusedDropEvent *ebpf.VariableSpec `ebpf:"unused_drop_event"`
 	UnusedDropKind  *ebpf.VariableSpec `ebpf:"unused_drop_kind"`
+	UnusedPredDir   *ebpf.VariableSpec `ebpf:"unused_pred_dir"`
+	UnusedPredKind  *ebpf.VariableSpec `ebpf:"unused_pred_kind"`
 }
 
 // DropspotObjects contains all objects after they have been loaded into the kernel.
@@ -339,6 +409,7 @@ type DropspotMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Drops        *ebpf.Map `ebpf:"drops"`
 	EventBudget  *ebpf.Map `ebpf:"event_budget"`
+	EventBuf     *ebpf.Map `ebpf:"event_buf"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	LastSeen     *ebpf.Map `ebpf:"last_seen"`
@@ -353,6 +424,7 @@ func (m *DropspotMaps) Close() error {
 		m.Counters,
 		m.Drops,
 		m.EventBudget,
+		m.EventBuf,
 		m.Events,
 		m.Flows,
 		m.LastSeen,
@@ -370,6 +442,8 @@ type DropspotVariables struct {
 	CFG             *ebpf.Variable `ebpf:"CFG"`
 	UnusedDropEvent *ebpf.Variable `ebpf:"unused_drop_event"`
 	UnusedDropKind  *ebpf.Variable `ebpf:"unused_drop_kind"`
+	UnusedPredDir   *ebpf.Variable `ebpf:"unused_pred_dir"`
+	UnusedPredKind  *ebpf.Variable `ebpf:"unused_pred_kind"`
 }
 
 // DropspotPrograms contains all programs after they have been loaded into the kernel.
@@ -385,6 +459,7 @@ type DropspotPrograms struct {
 	FeL4Rcv                    *ebpf.Program `ebpf:"fe_l4_rcv"`
 	FeRxCore                   *ebpf.Program `ebpf:"fe_rx_core"`
 	FeRxDriver                 *ebpf.Program `ebpf:"fe_rx_driver"`
+	FeSockRcv                  *ebpf.Program `ebpf:"fe_sock_rcv"`
 	KpIpForward                *ebpf.Program `ebpf:"kp_ip_forward"`
 	KpIpLocalIn                *ebpf.Program `ebpf:"kp_ip_local_in"`
 	KpIpLocalOut               *ebpf.Program `ebpf:"kp_ip_local_out"`
@@ -393,6 +468,7 @@ type DropspotPrograms struct {
 	KpL4Rcv                    *ebpf.Program `ebpf:"kp_l4_rcv"`
 	KpRxCore                   *ebpf.Program `ebpf:"kp_rx_core"`
 	KpRxDriver                 *ebpf.Program `ebpf:"kp_rx_driver"`
+	KpSockRcv                  *ebpf.Program `ebpf:"kp_sock_rcv"`
 	NfIpForward                *ebpf.Program `ebpf:"nf_ip_forward"`
 	NfIpLocalIn                *ebpf.Program `ebpf:"nf_ip_local_in"`
 	NfIpLocalOut               *ebpf.Program `ebpf:"nf_ip_local_out"`
@@ -424,6 +500,7 @@ func (p *DropspotPrograms) Close() error {
 		p.FeL4Rcv,
 		p.FeRxCore,
 		p.FeRxDriver,
+		p.FeSockRcv,
 		p.KpIpForward,
 		p.KpIpLocalIn,
 		p.KpIpLocalOut,
@@ -432,6 +509,7 @@ func (p *DropspotPrograms) Close() error {
 		p.KpL4Rcv,
 		p.KpRxCore,
 		p.KpRxDriver,
+		p.KpSockRcv,
 		p.NfIpForward,
 		p.NfIpLocalIn,
 		p.NfIpLocalOut,

@@ -13,9 +13,11 @@ import (
 const usage = `dropspot: per-connection packet counts along the kernel network path
 
 Usage:
-  dropspot watch [flags]   count until --duration or Ctrl-C, then report
-  dropspot serve [flags]   keep counting and serve Prometheus metrics (/metrics, /healthz)
-  dropspot doctor          show the kernel, and which hook each stage gets (and why not others)
+  dropspot watch [flags] [FILTER]   count until --duration or Ctrl-C, then report
+                                   FILTER: pcap-filter subset, e.g. 'tcp and dst port 443 and net 198.18.0.0/16' 
+  dropspot serve [flags] [FILTER]   keep counting and serve Prometheus metrics (/metrics, /healthz)
+  dropspot report [--html] FILE.json  re-render a saved JSON report (text, or an HTML funnel page)
+  dropspot doctor                  show the kernel, and which hook each stage gets (and why not others)
 
 Run "dropspot COMMAND --help" for a command's flags.
 `
@@ -32,6 +34,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = watch(args[1:], stdout, stderr)
 	case "serve":
 		err = serve(args[1:], stdout, stderr)
+	case "report":
+		err = reportCmd(args[1:], stdout, stderr)
 	case "doctor":
 		err = doctor(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

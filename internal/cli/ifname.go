@@ -4,7 +4,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/dropspot/dropspot/internal/hookplan"
+	"github.com/dropspot/dropspot/internal/nsname"
 )
 
 // ifnameCache names interfaces of any namespace: an ifindex means nothing
@@ -26,7 +26,7 @@ func (c *ifnameCache) lookup(ns, ifindex uint32) string {
 		return name
 	}
 	name := ""
-	if path, ok := hookplan.ListNetns()[uint64(ns)]; ok {
+	if path, ok := nsname.Paths()[uint64(ns)]; ok {
 		if h, err := netns.GetFromPath(path); err == nil {
 			if nl, err := netlink.NewHandleAt(h); err == nil {
 				if l, err := nl.LinkByIndex(int(ifindex)); err == nil {

@@ -33,14 +33,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "dropspot serve: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
-	}
 	if *topFlows < 0 || *topFlows > 1000 {
 		return fmt.Errorf("--top-flows must be between 0 and 1000")
 	}
-	cfg, err := f.tracerConfig(stderr)
+	cfg, err := f.tracerConfig(fs.Args(), stderr)
 	if err != nil {
 		return err
 	}

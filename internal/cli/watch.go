@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dropspot/dropspot/internal/dropreason"
+	"github.com/dropspot/dropspot/internal/filter"
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
 	"github.com/dropspot/dropspot/internal/kallsyms"
@@ -49,12 +52,18 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 
 type watchFlags struct {
 	traceFlags
+	expr      []string // filter expression
 	duration  time.Duration
 	interval  time.Duration
+	output    string
 	json      bool
 	events    bool
 	eventRate uint32
 	stack     bool
+	pcap      string
+	snaplen   uint32
+	count     uint64
+	cmd       string
 }
 
 func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
@@ -63,48 +72,62 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
 	fs.SetOutput(stderr)
 	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until SIGINT/SIGTERM)")
 	fs.DurationVar(&f.interval, "interval", time.Second, "live view refresh period (terminal only)")
-	fs.BoolVar(&f.json, "json", false, "print the final report as JSON on stdout, and nothing else")
-	f.register(fs)
+	fs.StringVarP(&f.output, "output", "o", "text", "final report format: text or json")
+	fs.BoolVar(&f.json, "json", false, "same as -o json: the JSON report on stdout, and nothing else")
 	fs.BoolVar(&f.events, "events", false, "stream one JSON line per drop on stdout (the final report then goes to stderr)")
 	fs.Uint32Var(&f.eventRate, "events-rate", 1000, "most drop events per second per CPU; the rest are counted as throttled")
 	fs.BoolVar(&f.stack, "stack", false, "with --events: add the symbolised kernel stack of each drop")
+	fs.StringVarP(&f.pcap, "write", "w", "", "write dropped packets to this pcapng file (- for stdout), reason and stage as comments")
+	fs.Uint32VarP(&f.snaplen, "snaplen", "s", 128, fmt.Sprintf("bytes of each dropped packet to capture, from its IP header (at most %d)", tracer.MaxSnaplen))
+	fs.Uint64VarP(&f.count, "count", "c", 0, "stop after this many drop events")
+	fs.StringVar(&f.cmd, "cmd", "", "run this shell command and trace exactly while it runs")
+	f.register(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "dropspot watch: unexpected argument %q\n", fs.Arg(0))
+	f.expr = fs.Args()
+	if f.json {
+		f.output = "json"
+	}
+	bad := func(msg string) (*watchFlags, error) {
+		fmt.Fprintf(stderr, "dropspot watch: %s\n", msg)
 		return nil, errUsage
 	}
-	if f.duration < 0 || f.interval <= 0 {
-		fmt.Fprintln(stderr, "dropspot watch: --duration must be >= 0 and --interval > 0")
-		return nil, errUsage
-	}
-	if f.events && f.json {
-		fmt.Fprintln(stderr, "dropspot watch: --events and --json both want stdout; pick one")
-		return nil, errUsage
-	}
-	if f.stack && !f.events {
-		fmt.Fprintln(stderr, "dropspot watch: --stack needs --events")
-		return nil, errUsage
+	switch {
+	case f.duration < 0 || f.interval <= 0:
+		return bad("--duration must be >= 0 and --interval > 0")
+	case f.output != "text" && f.output != "json":
+		return bad(fmt.Sprintf("-o %q: want text or json", f.output))
+	case f.events && f.output == "json":
+		return bad("--events and -o json both want stdout; pick one")
+	case f.pcap == "-" && (f.events || f.output == "json"):
+		return bad("-w - writes pcapng to stdout; it cannot be shared with --events or -o json")
+	case f.stack && !f.events:
+		return bad("--stack needs --events")
+	case f.snaplen == 0 || f.snaplen > tracer.MaxSnaplen:
+		return bad(fmt.Sprintf("--snaplen must be 1..%d", tracer.MaxSnaplen))
+	case f.eventRate == 0:
+		return bad("--events-rate must be at least 1")
 	}
 	return f, nil
 }
 
-func (f *traceFlags) tracerConfig(stderr io.Writer) (tracer.Config, error) {
+// needEvents tells whether anything consumes drop events.
+func (f *watchFlags) needEvents() bool { return f.events || f.pcap != "" || f.count > 0 }
+
+// stdoutTaken tells whether a stream (events, pcapng) owns stdout, so the
+// final report goes to stderr.
+func (f *watchFlags) stdoutTaken() bool { return f.events || f.pcap == "-" }
+
+// tracerConfig turns the flags and the filter expression (the trailing
+// arguments, as tcpdump takes them) into the tracer's configuration.
+func (f *traceFlags) tracerConfig(expr []string, stderr io.Writer) (tracer.Config, error) {
 	cfg := tracer.Config{MaxFlows: f.maxFlows, Log: logger(stderr, f.verbose), Skip: map[hookplan.Kind]bool{}}
-	var err error
-	if f.proto != "" {
-		if cfg.Filter.Proto, err = flow.ParseProto(f.proto); err != nil {
-			return cfg, err
-		}
+	prog, err := f.filterProgram(strings.Join(expr, " "), stderr)
+	if err != nil {
+		return cfg, err
 	}
-	if f.host != "" {
-		if cfg.Filter.Host, err = netip.ParseAddr(f.host); err != nil {
-			return cfg, fmt.Errorf("--host: %q is not an IPv4 or IPv6 address", f.host)
-		}
-		cfg.Filter.Host = cfg.Filter.Host.Unmap()
-	}
-	cfg.Filter.Port = f.port
+	cfg.Filter.Program = prog
 	if f.netns != "" {
 		if cfg.Filter.Netns, err = flow.ParseNetns(f.netns); err != nil {
 			return cfg, err
@@ -128,20 +151,56 @@ func (f *traceFlags) tracerConfig(stderr io.Writer) (tracer.Config, error) {
 	return cfg, nil
 }
 
+// filterProgram compiles the expression ANDed with the shorthand flags
+// (--proto, --host, --port). A bad expression is shown with a caret under
+// the offending token.
+func (f *traceFlags) filterProgram(expr string, stderr io.Writer) (filter.Program, error) {
+	parts := []string{}
+	if strings.TrimSpace(expr) != "" {
+		if _, err := filter.Compile(expr); err != nil {
+			var ferr *filter.Error
+			if errors.As(err, &ferr) && ferr.Col > 0 {
+				fmt.Fprintf(stderr, "  %s\n  %s^\n", expr, strings.Repeat(" ", ferr.Col-1))
+			}
+			return nil, err
+		}
+		parts = append(parts, "("+expr+")")
+	}
+	if f.proto != "" {
+		n, err := flow.ParseProto(f.proto)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, fmt.Sprintf("proto %d", n))
+	}
+	if f.host != "" {
+		addr, err := netip.ParseAddr(f.host)
+		if err != nil {
+			return nil, fmt.Errorf("--host: %q is not an IPv4 or IPv6 address", f.host)
+		}
+		parts = append(parts, "host "+addr.Unmap().String())
+	}
+	if f.port != 0 {
+		parts = append(parts, fmt.Sprintf("port %d", f.port))
+	}
+	return filter.Compile(strings.Join(parts, " and "))
+}
+
 func watch(args []string, stdout, stderr io.Writer) error {
 	f, err := parseWatchFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg, err := f.tracerConfig(stderr)
+	cfg, err := f.tracerConfig(f.expr, stderr)
 	if err != nil {
 		return err
 	}
-	if f.events {
-		if f.eventRate == 0 {
-			return fmt.Errorf("--events-rate must be at least 1")
+	if f.needEvents() {
+		cfg.EventsRate = f.eventRate
+		cfg.EventsStack = f.stack
+		if f.pcap != "" {
+			cfg.Snaplen = f.snaplen
 		}
-		cfg.EventsRate, cfg.EventsStack = f.eventRate, f.stack
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -150,23 +209,36 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
+	ctx, finish := context.WithCancel(ctx)
+	defer finish()
 
+	sinks, err := openSinks(f, stdout)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	names := loadNamer(cfg.Log)
 	cfg.Symbols = names.Symbols
 	t, err := tracer.Start(cfg)
 	if err != nil {
+		sinks.close()
 		return err
 	}
 	defer t.Close()
 	go t.Watch(ctx)
 	eventsDone := make(chan error, 1)
-	if f.events {
-		go func() { eventsDone <- streamEvents(ctx, t, names, stdout) }()
+	if f.needEvents() {
+		go func() { eventsDone <- consumeEvents(ctx, t, names, sinks, f.count, finish) }()
 	} else {
 		eventsDone <- nil
 	}
 	announceReady(stderr, t.Plan, f.readyFile)
+	cmdDone := make(chan error, 1)
+	if f.cmd != "" {
+		go func() { cmdDone <- runCommand(ctx, f.cmd, stderr); finish() }()
+	} else {
+		cmdDone <- nil
+	}
 
 	build := func() (*report.Report, error) {
 		snap, err := t.Snapshot()
@@ -179,7 +251,7 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		return r, nil
 	}
 
-	if rows, ok := terminalRows(stdout); ok && !f.json && !f.events {
+	if rows, ok := terminalRows(stdout); ok && f.output == "text" && !f.stdoutTaken() {
 		live := report.NewLive(stdout, rows)
 		tick := time.NewTicker(f.interval)
 		defer tick.Stop()
@@ -201,20 +273,33 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		<-ctx.Done()
 	}
 
-	if err := <-eventsDone; err != nil {
+	err = errors.Join(<-eventsDone, sinks.close(), <-cmdDone)
+	if err != nil {
 		return err
 	}
 	r, err := build()
 	if err != nil {
 		return err
 	}
-	switch {
-	case f.json:
-		return report.WriteJSON(stdout, r)
-	case f.events:
-		return report.WriteText(stderr, r, report.TextOptions{})
+	out := stdout
+	if f.stdoutTaken() {
+		out = stderr
 	}
-	return report.WriteText(stdout, r, report.TextOptions{})
+	if f.output == "json" {
+		return report.WriteJSON(out, r)
+	}
+	return report.WriteText(out, r, report.TextOptions{})
+}
+
+// runCommand runs the user's command through the shell, its output on
+// stderr so stdout keeps only dropspot's own output.
+func runCommand(ctx context.Context, command string, stderr io.Writer) error {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Run(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("--cmd: %w", err)
+	}
+	return nil
 }
 
 // loadNamer reads what names kernel numbers. Without them reports show

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dropspot/dropspot/internal/bpf"
+	"github.com/dropspot/dropspot/internal/filter"
 )
 
 func TestConnIsDirectionFree(t *testing.T) {
@@ -50,9 +51,13 @@ func TestParseProtoAndFilter(t *testing.T) {
 			t.Errorf("ParseProto(%q) accepted", bad)
 		}
 	}
-	cfg := Filter{Host: netip.MustParseAddr("2001:db8::5"), Port: 443}.Config()
-	if cfg.FilterFamily != afInet6 || cfg.FilterHost[15] != 5 || cfg.FilterPort != 443 {
-		t.Errorf("config %+v", cfg)
+	prog, err := filter.Compile("host 2001:db8::5 and port 443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Filter{Program: prog}.Config()
+	if cfg.Nrules != 1 || cfg.Rules[0].Npreds != 2 {
+		t.Fatalf("config %+v", cfg)
 	}
 	if _, err := ParseNetns("inode:4026531840"); err != nil {
 		t.Error(err)

@@ -136,8 +136,12 @@ func Candidates() []Candidate {
 		"tcp_v6_rcv", "udpv6_rcv", "icmpv6_rcv")...)
 	add(netfilter(stage.L4Rcv, "nf_l4_rcv", nfLocalIn, nfLast))
 
+	// cgroup_skb first: it runs where the socket filter does, for every
+	// namespace, without function tracing; it needs 6.2+
+	// (bpf_cast_to_kern_ctx). Older kernels: the filter function itself.
 	add(Candidate{Stage: stage.SockRcv, Kind: CgroupSKB,
 		Probes: []Probe{{Program: "cg_sock_rcv", Target: "ingress"}}})
+	add(functionHooks(stage.SockRcv, "sock_rcv", "sk_filter_trim_cap")...)
 
 	add(functionHooks(stage.IPForward, "ip_forward", "ip_forward", "ip6_forward")...)
 	add(netfilter(stage.IPForward, "nf_ip_forward", nfForward, nfFirst))

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // Paths through which kprobes are created: the perf PMU, else tracefs.
@@ -29,7 +31,9 @@ func kprobesAvailable() error {
 // refused with EPERM (BPF trampolines blocked), kprobes absent.
 func (r *resolver) noteKindFailure(k Kind, err error) {
 	switch {
-	case k == Fentry && errors.Is(err, os.ErrPermission):
+	case k == Fentry && errors.Is(err, unix.EPERM):
+		// EPERM, not EACCES: the verifier rejecting one program
+		// (EACCES) says nothing about the others.
 		r.kindUnavailable[k] = fmt.Errorf("fentry unavailable on this kernel (BPF trampolines refused): %w", err)
 	case k == Kprobe:
 		if kerr := kprobesAvailable(); kerr != nil {

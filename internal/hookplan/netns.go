@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/dropspot/dropspot/internal/nsname"
 )
 
 // Where named network namespaces live (`ip netns add`). Namespaces of
@@ -58,7 +59,7 @@ func (w *NetnsWatcher) Has(ino uint64) bool {
 // Sync attaches to namespaces not yet hooked and drops the links of those
 // gone. It fails only if the tool's own namespace cannot be hooked.
 func (w *NetnsWatcher) Sync() error {
-	found := ListNetns()
+	found := nsname.Paths()
 	self, err := netnsInode("/proc/self/ns/net")
 	if err != nil {
 		return fmt.Errorf("own network namespace: %w", err)
@@ -172,30 +173,6 @@ func (w *NetnsWatcher) Close() {
 		}
 		delete(w.links, ino)
 	}
-}
-
-// ListNetns finds the network namespaces on the host: those of every
-// process and the named ones, by inode, with a path to enter each.
-func ListNetns() map[uint64]string {
-	found := map[uint64]string{}
-	add := func(path string) {
-		if ino, err := netnsInode(path); err == nil {
-			if _, ok := found[ino]; !ok {
-				found[ino] = path
-			}
-		}
-	}
-	add("/proc/self/ns/net")
-	if named, err := os.ReadDir(namedNetnsDir); err == nil {
-		for _, e := range named {
-			add(filepath.Join(namedNetnsDir, e.Name()))
-		}
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/ns/net")
-	for _, p := range procs {
-		add(p)
-	}
-	return found
 }
 
 func netnsInode(path string) (uint64, error) {

@@ -29,7 +29,7 @@ var (
 	stagePackets   = desc("stage_packets_total", "IP packets that reached a stage (wire packets: GSO/GRO counted by segment).", "stage")
 	stageBytes     = desc("stage_bytes_total", "IP bytes that reached a stage.", "stage")
 	stageSkipped   = desc("stage_skipped_packets_total", "Frames a stage saw but did not count in a flow, by why.", "stage", "why")
-	netnsPackets   = desc("netns_stage_packets_total", "Packets per network namespace and stage (flows present in the table).", "netns", "netns_name", "stage")
+	netnsPackets   = desc("netns_stage_packets", "Packets per network namespace and stage, summed over the flows now in the table (falls when flows are evicted, hence a gauge).", "netns", "netns_name", "stage")
 	drops          = desc("drops_total", "Kernel drops of flow packets by namespace, last stage passed and reason.", "netns", "netns_name", "stage", "reason")
 	unparsedDrops  = desc("unparsed_drops_total", "Kernel drops of packets that parse into no flow.", "kind", "reason")
 	flowPackets    = desc("flow_stage_packets_total", "Per-stage packets of the top-K flow directions by loss.", append(flowLabels, "stage")...)
@@ -159,7 +159,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for k, n := range perNs {
 		id, name := nsLabel(k.ns)
-		counter(netnsPackets, n, id, name, k.stage)
+		gauge(netnsPackets, float64(n), id, name, k.stage)
 	}
 	for k, n := range perDrop {
 		id, name := nsLabel(k.ns)
@@ -174,7 +174,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	o := r.Overflow
-	gauge(flows, float64(len(r.Flows)))
+	gauge(flows, float64(r.FlowTableEntries))
 	counter(flowsCreated, o.FlowsCreated)
 	counter(flowsEvicted, o.EvictedFlows)
 	for kind, v := range map[string]uint64{

@@ -13,6 +13,47 @@ import (
 // Host is the name of the namespace dropspot itself runs in.
 const Host = "host"
 
+// Paths finds the network namespaces on the host, by inode, with a path
+// to enter each: the named ones (`ip netns add`) and those of every
+// process. /proc is listed and each /proc/PID/ns/net stat'ed directly:
+// globbing would list /proc/PID/ns, which for other users' processes needs
+// more privilege than reaching the namespace file itself.
+func Paths() map[uint64]string {
+	found := map[uint64]string{}
+	add := func(path string) {
+		if ino, ok := inode(path); ok {
+			if _, seen := found[uint64(ino)]; !seen {
+				found[uint64(ino)] = path
+			}
+		}
+	}
+	add("/proc/self/ns/net")
+	if named, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range named {
+			add(filepath.Join("/run/netns", e.Name()))
+		}
+	}
+	for _, pid := range pids() {
+		add("/proc/" + pid + "/ns/net")
+	}
+	return found
+}
+
+// pids lists the process ids in /proc.
+func pids() []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if name := e.Name(); name[0] >= '0' && name[0] <= '9' {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // Scan names every network namespace it finds, by inode.
 func Scan() map[uint32]string {
 	names := map[uint32]string{}
@@ -28,17 +69,14 @@ func Scan() map[uint32]string {
 			}
 		}
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/ns/net")
-	for _, p := range procs {
-		ino, ok := inode(p)
+	for _, pid := range pids() {
+		ino, ok := inode("/proc/" + pid + "/ns/net")
 		if !ok {
 			continue
 		}
-		if _, seen := names[ino]; seen {
-			continue
+		if _, seen := names[ino]; !seen {
+			names[ino] = processName(pid)
 		}
-		pid := strings.Split(p, "/")[2]
-		names[ino] = processName(pid)
 	}
 	return names
 }

@@ -87,6 +87,19 @@ func NewPair(t testing.TB) *Pair {
 	return p
 }
 
+// Create makes a Pair outside tests (dropspot demo); the caller must Close
+// it, also on error paths and interrupts.
+func Create() (*Pair, error) {
+	p := newPairConfig()
+	if err := p.setup(); err != nil {
+		return nil, errors.Join(fmt.Errorf("testnet: create %s/%s: %w", p.NameA, p.NameB, err), p.close())
+	}
+	return p, nil
+}
+
+// Close deletes the namespaces (and with them the veth).
+func (p *Pair) Close() error { return p.close() }
+
 // newPairConfig picks the random names and addresses of a new pair. A shared
 // random suffix ties the four names together; 24 bits keep parallel and
 // leftover pairs from colliding, and "dsa"+6 hex digits fits IFNAMSIZ (15).

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -23,6 +24,10 @@ type DropEvent struct {
 	Drop    flow.Drop // Packets is the wire packets of this one skb
 	Ifindex uint32
 	Stack   []uint64 // kernel return addresses, innermost first; nil without --stack
+	// Packet is the start of the packet from its IP header (Config.Snaplen
+	// bytes at most; only what was in the linear part); OrigLen its IP length.
+	Packet  []byte
+	OrigLen uint32
 }
 
 // Events delivers drop events to fn until ctx ends. It needs the stream
@@ -51,13 +56,21 @@ func (t *Tracer) Events(ctx context.Context, fn func(DropEvent)) error {
 			return fmt.Errorf("read event: %w", err)
 		}
 		var raw bpf.DropspotDropEvent
-		if err := binary.Read(bytes.NewReader(rec.RawSample), binary.NativeEndian, &raw); err != nil {
+		r := bytes.NewReader(rec.RawSample)
+		if err := binary.Read(r, binary.NativeEndian, &raw); err != nil {
 			return fmt.Errorf("decode event: %w", err)
 		}
 		ev := DropEvent{
 			Time:    bootToWall.Add(time.Duration(raw.TimeNs)),
 			Drop:    flow.DropFromBPF(raw.Key, uint64(raw.Segs)),
 			Ifindex: raw.Ifindex,
+			OrigLen: raw.Origlen,
+		}
+		if raw.Caplen > 0 {
+			ev.Packet = make([]byte, raw.Caplen)
+			if _, err := io.ReadFull(r, ev.Packet); err != nil {
+				return fmt.Errorf("decode event packet: %w", err)
+			}
 		}
 		if raw.StackId >= 0 {
 			ev.Stack = readStack(stacks, uint32(raw.StackId))

@@ -31,8 +31,12 @@ type Config struct {
 	// EventsRate enables the drop event stream: at most this many events
 	// per second per CPU (the rest are counted as throttled).
 	EventsRate  uint32
-	EventsStack bool // attach the kernel stack to each event
+	EventsStack bool   // attach the kernel stack to each event
+	Snaplen     uint32 // bytes of each dropped packet to put in its event
 }
+
+// MaxSnaplen is the longest packet capture an event can carry.
+const MaxSnaplen = 1024
 
 // Tracer is a loaded, attached dropspot.
 type Tracer struct {
@@ -64,6 +68,10 @@ func Start(cfg Config) (*Tracer, error) {
 	if cfg.EventsStack {
 		bpfCfg.EventsStack = 1
 	}
+	if cfg.Snaplen > MaxSnaplen {
+		return nil, fmt.Errorf("snaplen %d: at most %d", cfg.Snaplen, MaxSnaplen)
+	}
+	bpfCfg.Snaplen = cfg.Snaplen
 	if err := spec.Variables["CFG"].Set(bpfCfg); err != nil {
 		return nil, fmt.Errorf("set filter: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dropspot/dropspot/internal/filter"
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/testnet"
@@ -176,7 +177,11 @@ func TestTCPMatchesNstat(t *testing.T) {
 func TestFilterCostsNoEntries(t *testing.T) {
 	testnet.RequirePrivileged(t)
 	p := testnet.NewPair(t)
-	tr := start(t, Config{Filter: flow.Filter{Host: p.B4, Proto: 17}})
+	prog, err := filter.Compile("udp and host " + p.B4.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := start(t, Config{Filter: flow.Filter{Program: prog}})
 	const n = 11
 	in, err := testnet.UDP(p, testnet.A, n, 100, false)
 	if err != nil {

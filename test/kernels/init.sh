@@ -41,6 +41,9 @@ done
 
 # Set by the host: TEST_ARGS, TEST_TIMEOUT.
 . /opt/dropspot/config
+# The guest has no Go toolchain: a test package that runs the CLI can find
+# the prebuilt static binary here instead of building it.
+export DROPSPOT_BINARY=/opt/dropspot/dropspot
 
 mark doctor-begin
 /opt/dropspot/dropspot doctor

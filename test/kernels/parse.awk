@@ -15,7 +15,9 @@
 #   warn     <line>                  /init warnings, kernel panics and oopses
 #   status   <n>                     /init's last marker: missing means the VM
 #                                    never got to the end (crash, timeout)
-BEGIN { OFS = "\t"; maxfail = 4 }
+#   tail     <line>                  the console's last lines, when status is
+#                                    missing
+BEGIN { OFS = "\t"; maxfail = 4; ntail = 15 }
 
 {
 	sp = index($0, " ")
@@ -23,6 +25,7 @@ BEGIN { OFS = "\t"; maxfail = 4 }
 	line = substr($0, sp + 1)
 	sub(/\r+$/, "", line)
 	gsub(/\t/, "    ", line)
+	last[NR % ntail] = line
 }
 
 # Kernel trouble, wherever it shows up.
@@ -58,17 +61,18 @@ line ~ /Kernel panic|BUG: |Oops|WARNING: CPU|watchdog: BUG|soft lockup|hung_task
 	} else if (what == "test-end") {
 		end_bin(kv["rc"], t)
 	} else if (what == "done") {
-		print "status", kv["status"]
+		print "status", kv["status"]; done = 1
 	}
 	next
 }
 
 indoctor {
 	print "doctor", line
-	# "<stage>   <hook>"; rejected candidates are indented below it.
-	if (match(line, /^[a-z0-9]+\.[a-z0-9_]+ +[^ ]/)) {
+	# "<stage>   <hook>"; rejected candidates are indented below it, and
+	# the header lines have "name:".
+	if (match(line, /^[a-z0-9._]+  +[^ ]/)) {
 		split(line, h, / +/)
-		print "hook", h[1], h[2]
+		print "hook", h[1], substr(line, RLENGTH)
 	}
 	next
 }
@@ -116,4 +120,7 @@ function end_bin(rc, t,    i, j, name) {
 
 END {
 	if (bin != "") end_bin("none", t)
+	if (!done)
+		for (i = NR - ntail + 1; i <= NR; i++)
+			if (i > 0) print "tail", last[i % ntail]
 }

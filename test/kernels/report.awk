@@ -12,27 +12,32 @@ rec == "kernel"    { kernel[k] = $2 }
 rec == "package"   { pkg[k] = $2 " " $3 }
 rec == "download"  { dl[k] = ($4 == "cached") ? sprintf("cached (%s MB)", mb($2)) : sprintf("%s MB in %ss", mb($2), $3) }
 rec == "initrd"    { initrd[k] = sprintf("%s MB in %ss", mb($2), $3) }
-rec == "time"      { tm[k, $2] = $3; if ($2 != "boot" && $2 != "doctor" && $2 != "vm") tests_s[k] += $3 }
+rec == "time"      { tm[k, $2] = $3; if ($2 != "boot" && $2 != "doctor" && $2 != "vm") tests_s[k] = sprintf("%.1f", tests_s[k] + $3) }
 rec == "status"    { status[k] = $2 }
 rec == "doctor_rc" { doctor_rc[k] = $2 }
 rec == "doctor"    { doc[k, ++ndoc[k]] = $2; anydoc = 1 }
 rec == "error"     { err[k] = err[k] (err[k] == "" ? "" : "; ") $2 }
 rec == "warn"      { if (nwarn[k] < 5) warn[k, ++nwarn[k]] = $2 }
 rec == "qemu_rc"   { qemu_rc[k] = $2 }
+rec == "tail"      { tail[k, ++ntail[k]] = $2 }
 rec == "log"       { logf[k] = $2 }
 rec == "hook" {
 	if (!($2 in stage_seen)) { stage_seen[$2] = 1; stages[++nstages] = $2 }
 	hook[k, $2] = $3
 }
 rec == "test" {
-	id = $2 ": " $3
+	id = pkgname($2) " " $3
 	if (!(id in test_seen)) { test_seen[id] = 1; tests[++ntests] = id }
 	res[k, id] = $4; dur[k, id] = $5
 	total[k]++
 	if ($4 != "PASS" && $4 != "SKIP") failed[k]++
 }
-rec == "fail" { id = $2 ": " $3; fmsg[k, id, ++nf[k, id]] = $4 }
+rec == "fail" { id = pkgname($2) " " $3; fmsg[k, id, ++nf[k, id]] = $4 }
 
+# pkgname turns a test binary's name back into its package (run.sh writes
+# "internal/tracer" as "internal.tracer").
+function pkgname(bin) { gsub(/\./, "/", bin); return bin }
+function secs(s) { return s == "" ? "-" : s "s" }
 function mb(bytes) { return sprintf("%.1f", bytes / 1048576) }
 function dflt(s, d) { return s == "" ? d : s }
 # cell escapes what would end a Markdown table cell.
@@ -57,10 +62,10 @@ END {
 	print header
 	print ""
 	row("kernel | package | result | download | initramfs | boot | doctor | tests | VM total")
-	row("---|---|---|---|---|---|---|---|---")
+	print "|---|---|---|---|---|---|---|---|---|"
 	for (i = 1; i <= nk; i++)
 		row(label(i) " (" spec[i] ") | " dflt(pkg[i], "-") " | " result(i) " | " dflt(dl[i], "-") " | " dflt(initrd[i], "-") \
-		    " | " dflt(tm[i, "boot"], "-") "s | " dflt(tm[i, "doctor"], "-") "s | " (tests_s[i] == "" ? "-" : tests_s[i]) "s | " dflt(tm[i, "vm"], "-") "s")
+		    " | " secs(tm[i, "boot"]) " | " secs(tm[i, "doctor"]) " | " secs(tests_s[i]) " | " secs(tm[i, "vm"]))
 	print ""
 	print "Times are wall-clock seconds on the host (qemu TCG): boot = qemu start to /init, doctor = `dropspot doctor`, tests = the test binaries."
 
@@ -68,9 +73,9 @@ END {
 		print ""
 		print "## Hook per stage (`dropspot doctor`)"
 		print ""
-		line = "stage"; sep = "---"
-		for (i = 1; i <= nk; i++) { line = line " | " label(i); sep = sep "|---" }
-		row(line); row(sep)
+		line = "stage"; sep = "|---|"
+		for (i = 1; i <= nk; i++) { line = line " | " label(i); sep = sep "---|" }
+		row(line); print sep
 		for (s = 1; s <= nstages; s++) {
 			line = "`" stages[s] "`"
 			for (i = 1; i <= nk; i++) line = line " | " cell(dflt(hook[i, stages[s]], "-"))
@@ -82,9 +87,9 @@ END {
 		print ""
 		print "## Tests"
 		print ""
-		line = "test"; sep = "---"
-		for (i = 1; i <= nk; i++) { line = line " | " label(i); sep = sep "|---" }
-		row(line); row(sep)
+		line = "test"; sep = "|---|"
+		for (i = 1; i <= nk; i++) { line = line " | " label(i); sep = sep "---|" }
+		row(line); print sep
 		for (j = 1; j <= ntests; j++) {
 			line = tests[j]
 			for (i = 1; i <= nk; i++) {
@@ -107,6 +112,13 @@ END {
 			print ""
 			print "Result: " result(i) (logf[i] != "" ? "; console log: `" logf[i] "`" : "")
 			for (w = 1; w <= nwarn[i]; w++) print "- warning: `" warn[i, w] "`"
+			if (ntail[i] > 0) {
+				print "- last lines of the console:"
+				print ""
+				print "  ```"
+				for (w = 1; w <= ntail[i]; w++) print "  " tail[i, w]
+				print "  ```"
+			}
 			for (j = 1; j <= ntests; j++) {
 				id = tests[j]
 				if (res[i, id] != "FAIL" && res[i, id] != "NORESULT") continue

@@ -24,9 +24,9 @@
 #   DROPSPOT_KERNEL_SUITES   Debian suites to look in ("bullseye bookworm trixie")
 #   DROPSPOT_KERNEL_REFRESH  1: ask apt again which package is newest
 #   DROPSPOT_KERNEL_PKGS     Go test packages ("./internal/tracer")
-#   DROPSPOT_KERNEL_MODULES  modules to insmod, deps added ("veth")
+#   DROPSPOT_KERNEL_MODULES  modules to insmod, deps added ("veth nfnetlink xfrm_user")
 #   DROPSPOT_KERNEL_TEST_ARGS  extra test flags, e.g. "-test.run=TestUDP"
-#   DROPSPOT_KERNEL_TIMEOUT  seconds one VM may run (480)
+#   DROPSPOT_KERNEL_TIMEOUT  seconds one VM may run (420)
 #   DROPSPOT_KERNEL_APPEND   extra kernel command line (e.g. loglevel=7)
 #   DROPSPOT_KERNEL_RESULTS  summary file (test/kernels/RESULTS.md)
 set -euo pipefail
@@ -38,8 +38,12 @@ export PATH="$PATH:/usr/local/go/bin"
 cache=${DROPSPOT_KERNEL_CACHE:-${XDG_CACHE_HOME:-/var/cache}/dropspot-kernels}
 suites=${DROPSPOT_KERNEL_SUITES:-bullseye bookworm trixie}
 pkgs=${DROPSPOT_KERNEL_PKGS:-./internal/tracer}
-modules=${DROPSPOT_KERNEL_MODULES:-veth}
-vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-480}
+# veth for the test pairs; nfnetlink and xfrm_user because the netlink
+# library opens NETLINK_NETFILTER and NETLINK_XFRM sockets, which a normal
+# host autoloads (the guest has no modprobe; see modprobe.sh).
+modules=${DROPSPOT_KERNEL_MODULES:-veth nfnetlink xfrm_user}
+# 3 kernels that all hang still end within ~22 minutes.
+vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-420}
 results=${DROPSPOT_KERNEL_RESULTS:-$here/RESULTS.md}
 aptdir=$cache/apt
 work=""
@@ -135,7 +139,7 @@ apt_setup() {
 		Dir::State::status "$aptdir/state/status";
 		Dir::Cache "$aptdir/cache";
 		Dir::Cache::pkgcache "pkgcache.bin";
-		Dir::Cache::srcpkgcache "srcpkgcache.bin";
+		Dir::Cache::srcpkgcache "";
 		Dir::Etc::SourceList "$aptdir/sources.list";
 		Dir::Etc::SourceParts "$aptdir/empty";
 		Dir::Etc::Preferences "$aptdir/empty/preferences";
@@ -145,17 +149,24 @@ apt_setup() {
 		Acquire::Languages "none";
 		APT::Sandbox::User "root";
 	EOF
+	# Only the Packages lists: not the AppStream metadata the host's
+	# apt.conf.d asks for.
+	apt-config dump | grep -oE '^Acquire::IndexTargets::deb::DEP-11[^:" ]*' | sort -u |
+		sed 's/$/::DefaultEnabled "false";/' >>"$aptdir/apt.conf"
 }
 
-apt_updated=""
-# apt_update refreshes the private package lists, once per run.
+# apt_update refreshes the private package lists, once per run (it runs in
+# command substitutions, hence a file in $work rather than a variable).
 apt_update() {
-	[ -z "$apt_updated" ] || return 0
+	[ ! -e "$work/apt-updated" ] || return 0
+	local t0
 	apt_setup
 	log "apt-get update (private lists: $suites)"
-	apt-get -c "$aptdir/apt.conf" -q update >"$cache/apt-update.log" 2>&1 ||
-		{ cat "$cache/apt-update.log" >&2; return 1; }
-	apt_updated=1
+	t0=$(now)
+	apt-get -c "$aptdir/apt.conf" -q update >"$work/apt-update.log" 2>&1 ||
+		{ cat "$work/apt-update.log" >&2; return 1; }
+	log "apt-get update took $(since "$t0")s"
+	: >"$work/apt-updated"
 }
 
 # resolve prints "PACKAGE VERSION" for a kernel spec: the newest
@@ -277,8 +288,10 @@ build_initramfs() {
 	local kdir=$1 out=$2 root m
 	# Called under `if` (set -e off): every step is checked.
 	root=$(mktemp -d "$work/root.XXXXXX") &&
-		mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,root,lib/modules,opt} &&
+		mkdir -p "$root"/{bin,sbin,dev,proc,sys,run,tmp,root,lib/modules,opt} &&
 		cp "$busybox" "$root/bin/busybox" &&
+		cp "$here/modprobe.sh" "$root/sbin/modprobe" &&
+		chmod 755 "$root/sbin/modprobe" &&
 		cp "$here/init.sh" "$root/init" &&
 		chmod 755 "$root/init" &&
 		: >"$root/lib/modules/load.order" || return 1
@@ -287,11 +300,13 @@ build_initramfs() {
 	done
 	rm -f "$root/lib/modules/.seen"
 	cp -r "$work/bin" "$root/opt/dropspot" || return 1
-	# The guest's go test timeout leaves a minute for boot and doctor, so a
-	# hung test still prints its goroutines before the VM is killed.
+	# The guest's go test timeout leaves time for boot and doctor, so a hung
+	# test still prints its goroutines before the VM is killed.
+	local test_timeout=$((vm_timeout - 60))
+	[ "$test_timeout" -ge $((vm_timeout / 2)) ] || test_timeout=$((vm_timeout / 2))
 	cat >"$root/opt/dropspot/config" <<-EOF || return 1
 		TEST_ARGS='${DROPSPOT_KERNEL_TEST_ARGS:-}'
-		TEST_TIMEOUT='$((vm_timeout - 60))s'
+		TEST_TIMEOUT='${test_timeout}s'
 	EOF
 	(cd "$root" && find . | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -1 >"$out" || return 1
 	rm -rf "$root"
@@ -306,7 +321,7 @@ build_binaries() {
 	(cd "$repo" && CGO_ENABLED=0 go build -o "$work/bin/dropspot" ./cmd/dropspot)
 	for pkg in $pkgs; do
 		name=${pkg#./}
-		name=${name//\//_}
+		name=${name//\//.} # internal/tracer -> internal.tracer(.test)
 		(cd "$repo" && CGO_ENABLED=0 go test -c -o "$work/bin/tests/$name.test" "$pkg")
 		mkdir -p "$work/bin/pkg/$name"
 		[ ! -d "$repo/$pkg/testdata" ] || cp -r "$repo/$pkg/testdata" "$work/bin/pkg/$name/"
@@ -348,7 +363,7 @@ boot() {
 # records to $work/records/<n>. Failures are recorded, not fatal, so the other
 # kernels still run.
 run_kernel() {
-	local n=$1 spec=$2 rec="$work/records/$1" kdir t0 start initrd console
+	local n=$1 spec=$2 rec="$work/records/$1" kdir t0 start initrd console bytes secs
 	echo -e "spec\t$spec" >"$rec"
 	log "kernel $spec"
 	if ! kdir=$(fetch "$spec"); then

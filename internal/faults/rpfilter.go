@@ -1,0 +1,44 @@
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"path"
+)
+
+// RPFilter is strict reverse-path filtering (RFC 3704) on one interface:
+// an IPv4 packet arriving there is dropped unless the route back to its
+// source leaves through that same interface — what protects a host from
+// spoofed sources, and what drops legitimate packets under asymmetric
+// routing. The kernel reports IP_RPFILTER (in ip_rcv_finish) and counts
+// TcpExt.IPReversePathFilter. IPv6 has no such sysctl.
+type RPFilter struct {
+	ns  Netns
+	old []sysctl
+	*Counters
+}
+
+// StrictRPFilter turns it on for ifname in ns. The kernel applies the
+// larger of conf/all and conf/IFNAME, so a namespace whose conf/all is 2
+// (loose) stays loose, which still drops sources with no route at all.
+func StrictRPFilter(ns Netns, ifname string) (*RPFilter, error) {
+	if ifname == "" || path.Base(ifname) != ifname || ifname == ".." {
+		return nil, fmt.Errorf("faults: rp_filter: bad interface name %q", ifname)
+	}
+	old, err := setSysctls(ns, []sysctl{{"net/ipv4/conf/" + ifname + "/rp_filter", "1"}})
+	if err != nil {
+		return nil, err
+	}
+	c, err := WatchCounters(ns, "TcpExt.IPReversePathFilter")
+	if err != nil {
+		return nil, errors.Join(err, restoreSysctls(ns, old))
+	}
+	return &RPFilter{ns: ns, old: old, Counters: c}, nil
+}
+
+// Close puts the interface's previous rp_filter setting back.
+func (r *RPFilter) Close() error {
+	err := restoreSysctls(r.ns, r.old)
+	r.old = nil
+	return err
+}

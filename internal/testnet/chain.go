@@ -1,0 +1,280 @@
+package testnet
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Node names one namespace of a Chain.
+type Node int
+
+// The three namespaces of a Chain, in path order.
+const (
+	NodeA Node = iota // one end
+	NodeR             // the router between them
+	NodeB             // the other end
+)
+
+func (n Node) String() string {
+	switch n {
+	case NodeA:
+		return "A"
+	case NodeR:
+		return "R"
+	case NodeB:
+		return "B"
+	}
+	return fmt.Sprintf("Node(%d)", int(n))
+}
+
+func (n Node) valid() bool { return n >= NodeA && n <= NodeB }
+
+// Chain is three named namespaces in a line, A — R — B, for traffic that
+// is forwarded: a veth pair joins A and R (subnet 1), another R and B
+// (subnet 2). R forwards IPv4 and IPv6; A and B reach each other's subnet
+// through R. Like a Pair, it is silent on its own (NOARP links with
+// permanent neighbour entries, no DAD, no router solicitations; R's links
+// carry no multicast, so forwarding sends no MLD reports either), and
+// ICMP errors are not rate limited, so R answers every expired packet.
+type Chain struct {
+	NameA, NameR, NameB    string // under /run/netns
+	InodeA, InodeR, InodeB uint32 // netns inodes (net:[INODE])
+
+	IfA, IfRA string // subnet 1: IfA in A, IfRA in R
+	IfRB, IfB string // subnet 2: IfRB in R, IfB in B
+
+	A4, RA4, RB4, B4 netip.Addr // RA4 on IfRA, RB4 on IfRB
+	A6, RA6, RB6, B6 netip.Addr
+
+	ns [3]netns.NsHandle // indexed by Node; open until cleanup
+}
+
+// routerSysctls turn R into a router. They are written before its links
+// exist; conf/all/forwarding also sets conf/default for links made later.
+var routerSysctls = []struct{ key, value string }{
+	{"net/ipv4/ip_forward", "1"},
+	{"net/ipv6/conf/all/forwarding", "1"},
+}
+
+// NewChain creates a Chain and registers its deletion with t.Cleanup. It
+// fails the test if setup fails.
+func NewChain(t testing.TB) *Chain {
+	t.Helper()
+	c := newChainConfig()
+	t.Cleanup(func() {
+		if err := c.close(); err != nil {
+			t.Errorf("testnet: cleanup of chain %s/%s/%s: %v", c.NameA, c.NameR, c.NameB, err)
+		}
+	})
+	if err := c.setup(); err != nil {
+		t.Fatalf("testnet: NewChain %s/%s/%s: %v", c.NameA, c.NameR, c.NameB, err)
+	}
+	return c
+}
+
+// newChainConfig picks names and addresses: two /24s of 198.18.0.0/15 that
+// differ in their last bit, and two /64s of one 2001:db8:x::/48.
+func newChainConfig() *Chain {
+	suffix := fmt.Sprintf("%06x", rand.Uint32()&0xffffff)
+	net4 := rand.N(256) * 2 // even; subnet 2 is net4+1
+	net6 := uint16(rand.N(1 << 16))
+	v4 := func(subnet int, host byte) netip.Addr {
+		n := net4 + subnet - 1
+		return netip.AddrFrom4([4]byte{198, byte(18 + n/256), byte(n % 256), host})
+	}
+	v6 := func(subnet int, host byte) netip.Addr {
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(net6 >> 8), byte(net6), 7: byte(subnet), 15: host})
+	}
+	return &Chain{
+		NameA: "dcA-" + suffix, NameR: "dcR-" + suffix, NameB: "dcB-" + suffix,
+		IfA: "dca" + suffix, IfRA: "dcra" + suffix, IfRB: "dcrb" + suffix, IfB: "dcb" + suffix,
+		A4: v4(1, 1), RA4: v4(1, 2), RB4: v4(2, 1), B4: v4(2, 2),
+		A6: v6(1, 1), RA6: v6(1, 2), RB6: v6(2, 1), B6: v6(2, 2),
+		ns: [3]netns.NsHandle{netns.None(), netns.None(), netns.None()},
+	}
+}
+
+// Name is node's name under /run/netns.
+func (c *Chain) Name(n Node) string {
+	switch n {
+	case NodeA:
+		return c.NameA
+	case NodeR:
+		return c.NameR
+	case NodeB:
+		return c.NameB
+	}
+	return n.String()
+}
+
+// Do runs fn inside node's namespace on a locked OS thread and waits for
+// it, as Pair.Do.
+func (c *Chain) Do(n Node, fn func() error) error {
+	if !n.valid() {
+		return fmt.Errorf("testnet: invalid node %v", n)
+	}
+	return <-goLocked(c.ns[n], fn)
+}
+
+// Nstat returns the SNMP counters of node's namespace, as Nstat does for a
+// Pair.
+func (c *Chain) Nstat(n Node) (map[string]uint64, error) {
+	counters := make(map[string]uint64)
+	err := c.Do(n, func() error {
+		for _, f := range []struct {
+			path  string
+			parse func([]byte, map[string]uint64) error
+		}{
+			{"/proc/thread-self/net/snmp", parseHeaderValue},
+			{"/proc/thread-self/net/netstat", parseHeaderValue},
+			{"/proc/thread-self/net/snmp6", parseNameValue},
+		} {
+			data, err := os.ReadFile(f.path)
+			if err != nil {
+				return err
+			}
+			if err := f.parse(data, counters); err != nil {
+				return fmt.Errorf("%s: %w", f.path, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("testnet: counters of %s: %w", c.Name(n), err)
+	}
+	return counters, nil
+}
+
+func (c *Chain) setup() error {
+	for n := NodeA; n <= NodeB; n++ {
+		name := c.Name(n)
+		err := <-goLocked(netns.None(), func() error {
+			h, err := netns.NewNamed(name)
+			if err != nil {
+				return fmt.Errorf("create netns %s: %w", name, err)
+			}
+			c.ns[n] = h
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := c.Do(n, writeSysctls); err != nil {
+			return fmt.Errorf("netns %s: %w", name, err)
+		}
+	}
+	err := c.Do(NodeR, func() error {
+		for _, s := range routerSysctls {
+			if err := os.WriteFile(filepath.Join("/proc/sys", s.key), []byte(s.value), 0); err != nil {
+				return fmt.Errorf("sysctl %s=%q: %w", s.key, s.value, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", c.NameR, err)
+	}
+
+	var h [3]*netlink.Handle
+	defer func() {
+		for _, hh := range h {
+			if hh != nil {
+				hh.Close()
+			}
+		}
+	}()
+	for n := NodeA; n <= NodeB; n++ {
+		if h[n], err = netlink.NewHandleAt(c.ns[n]); err != nil {
+			return fmt.Errorf("netlink handle in %s: %w", c.Name(n), err)
+		}
+	}
+	a := &end{h: h[NodeA], ns: c.NameA, ifname: c.IfA, v4: c.A4, v6: c.A6}
+	ra := &end{h: h[NodeR], ns: c.NameR, ifname: c.IfRA, v4: c.RA4, v6: c.RA6}
+	rb := &end{h: h[NodeR], ns: c.NameR, ifname: c.IfRB, v4: c.RB4, v6: c.RB6}
+	b := &end{h: h[NodeB], ns: c.NameB, ifname: c.IfB, v4: c.B4, v6: c.B6}
+	if err := c.link(a, ra, NodeR); err != nil {
+		return err
+	}
+	if err := c.link(rb, b, NodeB); err != nil {
+		return err
+	}
+	// Each end routes the far subnet through its side of R.
+	for _, r := range []struct{ e, via, far *end }{{a, ra, b}, {b, rb, a}} {
+		for _, dst := range []struct{ far, via netip.Addr }{{r.far.v4, r.via.v4}, {r.far.v6, r.via.v6}} {
+			bits := 24
+			if dst.far.Is6() {
+				bits = 64
+			}
+			route := &netlink.Route{
+				LinkIndex: r.e.link.Attrs().Index,
+				Dst:       ipNet(netip.PrefixFrom(dst.far, bits).Masked().Addr(), bits),
+				Gw:        dst.via.AsSlice(),
+			}
+			if err := r.e.h.RouteAdd(route); err != nil {
+				return fmt.Errorf("netns %s: route %s via %s: %w", r.e.ns, route.Dst, dst.via, err)
+			}
+		}
+	}
+	for n, ino := range []*uint32{&c.InodeA, &c.InodeR, &c.InodeB} {
+		if *ino, err = nsInode(c.Name(Node(n))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// link makes the veth pair x—y with x in its namespace and y created
+// directly in node yNode, configures both ends, and keeps R's ends free
+// of multicast (a forwarding IPv6 link joins all-routers, which would send
+// MLD reports).
+func (c *Chain) link(x, y *end, yNode Node) error {
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: x.ifname},
+		PeerName:      y.ifname,
+		PeerNamespace: netlink.NsFd(c.ns[yNode]),
+	}
+	if err := x.h.LinkAdd(veth); err != nil {
+		return fmt.Errorf("add veth %s/%s: %w", x.ifname, y.ifname, err)
+	}
+	for _, e := range []*end{x, y} {
+		var err error
+		if e.link, err = e.h.LinkByName(e.ifname); err != nil {
+			return fmt.Errorf("netns %s: find %s: %w", e.ns, e.ifname, err)
+		}
+		if e.ns == c.NameR {
+			if err := e.h.LinkSetMulticastOff(e.link); err != nil {
+				return fmt.Errorf("netns %s: %s multicast off: %w", e.ns, e.ifname, err)
+			}
+		}
+	}
+	if err := x.configure(y); err != nil {
+		return err
+	}
+	return y.configure(x)
+}
+
+// close deletes the namespaces; the veths go with them.
+func (c *Chain) close() error {
+	var errs []error
+	for n := NodeA; n <= NodeB; n++ {
+		if !c.ns[n].IsOpen() {
+			continue
+		}
+		if err := c.ns[n].Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close netns %s: %w", c.Name(n), err))
+		}
+		c.ns[n] = netns.None()
+		if err := netns.DeleteNamed(c.Name(n)); err != nil {
+			errs = append(errs, fmt.Errorf("delete netns %s: %w", c.Name(n), err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,478 @@
+package tracer
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dropspot/dropspot/internal/dropreason"
+	"github.com/dropspot/dropspot/internal/faults"
+	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/kallsyms"
+	"github.com/dropspot/dropspot/internal/report"
+	"github.com/dropspot/dropspot/internal/stage"
+	"github.com/dropspot/dropspot/internal/testnet"
+)
+
+// Each test below builds one fault from internal/faults in fresh
+// namespaces, starts the tracer, sends a known number of packets into the
+// fault and checks, for the one flow direction in the one namespace that
+// drops them, dropspot's drop count, reason and stage against the fault's
+// own ground truth (its BPF counter, the qdisc's statistics or the
+// namespace's SNMP counters).
+
+// testPort is the destination port the faults aim at. Nothing listens on
+// it: the namespaces are private to each test.
+const testPort = 4242
+
+var (
+	namerOnce sync.Once
+	namerVal  report.Namer
+	namerErr  error
+)
+
+// namer names drops as the reports do: reasons from the kernel's BTF,
+// locations from kallsyms (which also classifies NOT_SPECIFIED drops).
+func namer(t *testing.T) report.Namer {
+	t.Helper()
+	namerOnce.Do(func() {
+		var reasons *dropreason.Names
+		var syms *kallsyms.Table
+		if reasons, namerErr = dropreason.Load(); namerErr != nil {
+			return
+		}
+		if syms, namerErr = kallsyms.Load(); namerErr != nil {
+			return
+		}
+		namerVal = report.Namer{Reasons: reasons, Symbols: syms}
+	})
+	if namerErr != nil {
+		t.Fatalf("drop names: %v", namerErr)
+	}
+	return namerVal
+}
+
+// expectDrops asserts that flow direction k lost exactly n packets, every
+// one of them for reason after stage.
+func expectDrops(t *testing.T, snap *flow.Snapshot, k flow.Key, n uint64, reason, stage string) {
+	t.Helper()
+	nm := namer(t)
+	var total uint64
+	for _, d := range snap.Drops {
+		if d.Kind != flow.DropOfFlow || d.Flow != k {
+			continue
+		}
+		named := nm.Name(d)
+		t.Logf("%v: %d dropped: %s after %s at %s", k, named.Count, named.Reason, named.Stage, named.Location)
+		total += named.Count
+		if named.Reason != reason || named.Stage != stage {
+			t.Errorf("%v: %d drops are %s after %s (at %s), want %s after %s",
+				k, named.Count, named.Reason, named.Stage, named.Location, reason, stage)
+		}
+	}
+	if total != n {
+		t.Errorf("%v: %d drops, want %d", k, total, n)
+	}
+}
+
+// expectTruth asserts a ground truth before it is used: a fault that did
+// not drop what the test sent proves nothing about dropspot.
+func expectTruth(t *testing.T, what string, got, want uint64) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("ground truth: %s = %d, want %d", what, got, want)
+	}
+}
+
+func dropped(t *testing.T, f interface{ Dropped() (uint64, error) }) uint64 {
+	t.Helper()
+	n, err := f.Dropped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// closeFault closes f at cleanup and reports a failure to remove it.
+func closeFault(t *testing.T, f interface{ Close() error }) {
+	t.Cleanup(func() {
+		if err := f.Close(); err != nil {
+			t.Errorf("remove fault: %v", err)
+		}
+	})
+}
+
+func nstat(t *testing.T, p *testnet.Pair, side testnet.Side) map[string]uint64 {
+	t.Helper()
+	n, err := testnet.Nstat(p, side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// delta sums the growth of the named counters between two snapshots.
+func delta(before, after map[string]uint64, names ...string) uint64 {
+	var d uint64
+	for _, n := range names {
+		d += after[n] - before[n]
+	}
+	return d
+}
+
+// addrs returns side's and its peer's address of one family.
+func addrs(p *testnet.Pair, v6 bool) (a, b netip.Addr) {
+	if v6 {
+		return p.A6, p.B6
+	}
+	return p.A4, p.B4
+}
+
+func family(v6 bool) string {
+	if v6 {
+		return "v6"
+	}
+	return "v4"
+}
+
+// sendUDP sends n datagrams from A to B's testPort and returns their flow.
+func sendUDP(t *testing.T, p *testnet.Pair, n int, v6 bool) testnet.Flow {
+	t.Helper()
+	src, dst := addrs(p, v6)
+	b := faults.UDPBurst{Src: src, Dst: netip.AddrPortFrom(dst, testPort), Count: n, Payload: 100}
+	sport, err := faults.SendUDP(faults.Named(p.NameA), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "udp"}
+}
+
+// A host firewall denying a port: NF_DROP from a netfilter hook at
+// LOCAL_IN, after dropspot's first-priority LOCAL_IN hook (ip.local_in).
+func TestDropFirewall(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	fw, err := faults.DropPort(faults.Named(p.NameB), faults.UDP|faults.TCP, testPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeFault(t, fw)
+	tr := start(t, Config{})
+	for _, v6 := range []bool{false, true} {
+		before := dropped(t, fw)
+		const n = 17
+		f := sendUDP(t, p, n, v6)
+		expectTruth(t, "firewall counter (udp "+family(v6)+")", dropped(t, fw)-before, n)
+		expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, "NETFILTER_DROP", "ip.local_in")
+
+		// One SYN: the attempt gives up before the first retransmission.
+		before = dropped(t, fw)
+		src, dst := addrs(p, v6)
+		sport, err := faults.ConnectTCP(faults.Named(p.NameA), src, netip.AddrPortFrom(dst, testPort), 150*time.Millisecond)
+		if !errors.Is(err, unix.ETIMEDOUT) {
+			t.Fatalf("connect through the firewall: %v, want a timeout", err)
+		}
+		expectTruth(t, "firewall counter (tcp "+family(v6)+")", dropped(t, fw)-before, 1)
+		tf := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "tcp"}
+		expectDrops(t, snapshot(t, tr), key(tf, p.InodeB, false), 1, "NETFILTER_DROP", "ip.local_in")
+	}
+}
+
+// A tc ingress filter shooting packets: TC_INGRESS, after rx.core (the
+// netif_receive_skb tracepoint fires before tc ingress runs).
+func TestDropTCIngress(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	tc, err := faults.DropIngress(faults.Named(p.NameB), p.IfB, faults.UDP, testPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeFault(t, tc)
+	tr := start(t, Config{})
+	for _, v6 := range []bool{false, true} {
+		before := dropped(t, tc)
+		const n = 13
+		f := sendUDP(t, p, n, v6)
+		expectTruth(t, "tc counter ("+family(v6)+")", dropped(t, tc)-before, n)
+		expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, "TC_INGRESS", "rx.core")
+	}
+}
+
+// A shaping qdisc overflowing under a burst: QDISC_DROP on the sender,
+// after tx.queue (net_dev_queue fires before the enqueue). How many
+// overflow depends on timing; the qdisc's own counter says.
+func TestDropQdiscOverflow(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	tr := start(t, Config{})
+	for _, v6 := range []bool{false, true} {
+		// 100 kB/s: the burst below is sent in well under a millisecond,
+		// so about two packets fit (bucket, then queue) and the rest
+		// overflow; the queue drains in tens of milliseconds.
+		sh, err := faults.Shape(faults.Named(p.NameA), p.IfA, faults.ShapeConfig{Rate: 100_000, Burst: 2000, Limit: 3000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := nstat(t, p, testnet.A)
+		const n = 40
+		f := sendUDP(t, p, n, v6)
+		// Queued packets freed by deleting the qdisc would be drops too.
+		if err := sh.WaitEmpty(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		st, err := sh.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sh.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st.Drops == 0 || st.Drops+st.Sent != n {
+			t.Fatalf("ground truth: qdisc sent %d and dropped %d of %d", st.Sent, st.Drops, n)
+		}
+		// The socket is not told, but UDP counts what the qdisc refused.
+		expectTruth(t, "Udp(6).SndbufErrors", delta(before, nstat(t, p, testnet.A), "Udp.SndbufErrors", "Udp6.SndbufErrors"), st.Drops)
+		expectDrops(t, snapshot(t, tr), key(f, p.InodeA, false), st.Drops, "QDISC_DROP", "tx.queue")
+	}
+}
+
+// A UDP server that stopped reading: SOCKET_RCVBUFF once its few-packet
+// buffer is full, after sock.rcv (the socket filter ran before the
+// enqueue failed).
+func TestDropSocketRcvbuf(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	tr := start(t, Config{})
+	for _, v6 := range []bool{false, true} {
+		src, dst := addrs(p, v6)
+		rx, err := faults.ListenStuck(faults.Named(p.NameB), netip.AddrPortFrom(dst, 0), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeFault(t, rx)
+		const n = 30
+		sport, err := faults.SendUDP(faults.Named(p.NameA), faults.UDPBurst{Src: src, Dst: rx.Addr(), Count: n, Payload: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: rx.Addr().Port(), Proto: "udp"}
+		lost := dropped(t, rx)
+		if lost == 0 || lost >= n {
+			t.Fatalf("ground truth: Udp(6).RcvbufErrors grew by %d for %d datagrams", lost, n)
+		}
+		snap := snapshot(t, tr)
+		expectDrops(t, snap, key(f, p.InodeB, false), lost, "SOCKET_RCVBUFF", "sock.rcv")
+		// Every datagram passed the socket's filter, queued or not.
+		if c := snap.Flows[key(f, p.InodeB, false)]; c == nil || c.Packets[stage.SockRcv] != n {
+			t.Errorf("%v: sock.rcv should count all %d datagrams: %+v", f, n, c)
+		}
+	}
+}
+
+// Datagrams to a port nobody listens on: NO_SOCKET in UDP's receive,
+// after l4.rcv.
+func TestDropUDPClosedPort(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	tr := start(t, Config{})
+	for _, v6 := range []bool{false, true} {
+		before := nstat(t, p, testnet.B)
+		const n = 11
+		f, err := testnet.UDPToClosedPort(p, testnet.A, n, 64, v6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectTruth(t, "Udp(6).NoPorts", delta(before, nstat(t, p, testnet.B), "Udp.NoPorts", "Udp6.NoPorts"), n)
+		expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, "NO_SOCKET", "l4.rcv")
+	}
+}
+
+// SYNs to a closed TCP port: each answered by a reset and dropped as
+// NO_SOCKET in tcp_v4_rcv/tcp_v6_rcv, after l4.rcv.
+func TestDropTCPClosedPort(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	tr := start(t, Config{})
+	for _, v6 := range []bool{false, true} {
+		src, dst := addrs(p, v6)
+		before := nstat(t, p, testnet.B)
+		const n = 5
+		var flows []testnet.Flow
+		for range n {
+			sport, err := faults.ConnectTCP(faults.Named(p.NameA), src, netip.AddrPortFrom(dst, testPort), time.Second)
+			if !errors.Is(err, unix.ECONNREFUSED) {
+				t.Fatalf("connect to a closed port: %v, want ECONNREFUSED", err)
+			}
+			flows = append(flows, testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "tcp"})
+		}
+		expectTruth(t, "Tcp.OutRsts", delta(before, nstat(t, p, testnet.B), "Tcp.OutRsts"), n)
+		snap := snapshot(t, tr)
+		for _, f := range flows {
+			expectDrops(t, snap, key(f, p.InodeB, false), 1, "NO_SOCKET", "l4.rcv")
+		}
+	}
+}
+
+// Corrupted packets written onto A's veth with AF_PACKET arrive at B
+// CHECKSUM_NONE, so B checks them in software: a bad IPv4 header checksum
+// is IP_CSUM in ip_rcv_core (before PRE_ROUTING: last stage rx.core); bad
+// UDP/TCP checksums to a closed port are UDP_CSUM/TCP_CSUM in the
+// protocol's receive (after l4.rcv).
+func TestDropBadChecksums(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	in, err := faults.NewInjector(faults.Named(p.NameA), p.IfA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeFault(t, in)
+	tr := start(t, Config{})
+	for i, c := range []struct {
+		proto   faults.Proto
+		corrupt faults.Corruption
+		v6      bool
+		counter string
+		reason  string
+		stage   string
+	}{
+		{faults.UDP, faults.BadIPChecksum, false, "IpExt.InCsumErrors", "IP_CSUM", "rx.core"},
+		{faults.TCP, faults.BadIPChecksum, false, "IpExt.InCsumErrors", "IP_CSUM", "rx.core"},
+		{faults.UDP, faults.BadL4Checksum, false, "Udp.InCsumErrors", "UDP_CSUM", "l4.rcv"},
+		{faults.UDP, faults.BadL4Checksum, true, "Udp6.InCsumErrors", "UDP_CSUM", "l4.rcv"},
+		{faults.TCP, faults.BadL4Checksum, false, "Tcp.InCsumErrors", "TCP_CSUM", "l4.rcv"},
+		{faults.TCP, faults.BadL4Checksum, true, "Tcp.InCsumErrors", "TCP_CSUM", "l4.rcv"},
+	} {
+		src, dst := addrs(p, c.v6)
+		pkt := faults.Packet{
+			Src:     netip.AddrPortFrom(src, uint16(40000+i)),
+			Dst:     netip.AddrPortFrom(dst, testPort),
+			Proto:   c.proto,
+			Payload: 32,
+			Corrupt: c.corrupt,
+		}
+		before := nstat(t, p, testnet.B)
+		const n = 7
+		if err := in.Send(pkt, n); err != nil {
+			t.Fatal(err)
+		}
+		// The frames are queued to B's backlog; give its softirq a moment.
+		waitCounter(t, p, testnet.B, before, c.counter, n)
+		f := testnet.Flow{Src: src, Dst: dst, Sport: pkt.Src.Port(), Dport: testPort, Proto: map[faults.Proto]string{faults.UDP: "udp", faults.TCP: "tcp"}[c.proto]}
+		expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, c.reason, c.stage)
+	}
+}
+
+// waitCounter waits (bounded) until counter has grown by want in side's
+// namespace, and fails if it grows by anything else.
+func waitCounter(t *testing.T, p *testnet.Pair, side testnet.Side, before map[string]uint64, counter string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		got := delta(before, nstat(t, p, side), counter)
+		if got == want {
+			return
+		}
+		if got > want || time.Now().After(deadline) {
+			t.Fatalf("ground truth: %s grew by %d, want %d", counter, got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Strict reverse-path filtering on B's veth and packets whose source
+// (inside 198.18.0.0/15, but in no subnet B can route back to) arrive
+// there: IP_RPFILTER in the input route lookup, after PRE_ROUTING (ip.rcv).
+func TestDropRPFilter(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	rp, err := faults.StrictRPFilter(faults.Named(p.NameB), p.IfB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeFault(t, rp)
+	in, err := faults.NewInjector(faults.Named(p.NameA), p.IfA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeFault(t, in)
+	tr := start(t, Config{})
+	// Same /15, another /24: B has no route to it at all.
+	a := p.A4.As4()
+	a[2] ^= 0x80
+	spoofed := netip.AddrFrom4(a)
+	pkt := faults.Packet{Src: netip.AddrPortFrom(spoofed, 40000), Dst: netip.AddrPortFrom(p.B4, testPort), Proto: faults.UDP, Payload: 32}
+	const n = 9
+	if err := in.Send(pkt, n); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for dropped(t, rp) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	expectTruth(t, "TcpExt.IPReversePathFilter", dropped(t, rp), n)
+	f := testnet.Flow{Src: spoofed, Dst: p.B4, Sport: 40000, Dport: testPort, Proto: "udp"}
+	expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, "IP_RPFILTER", "ip.rcv")
+}
+
+// Datagrams sent with TTL (hop limit) 1 through a router: R drops them as
+// IP_INHDR in ip_forward/ip6_forward, before the FORWARD hook, and answers
+// each with a time exceeded.
+func TestDropTTLExpired(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	c := testnet.NewChain(t)
+	tr := start(t, Config{})
+	for _, v6 := range []bool{false, true} {
+		src, dst := c.A4, c.B4
+		inHdr, timeExcds := "Ip.InHdrErrors", "Icmp.OutTimeExcds"
+		if v6 {
+			src, dst = c.A6, c.B6
+			inHdr, timeExcds = "Ip6.InHdrErrors", "Icmp6.OutTimeExcds"
+		}
+		before, err := c.Nstat(testnet.NodeR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 8
+		b := faults.UDPBurst{Src: src, Dst: netip.AddrPortFrom(dst, testPort), Count: n, Payload: 100, TTL: 1}
+		sport, err := faults.SendUDP(faults.Named(c.NameA), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := c.Nstat(testnet.NodeR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectTruth(t, inHdr, delta(before, after, inHdr), n)
+		expectTruth(t, timeExcds, delta(before, after, timeExcds), n)
+		f := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "udp"}
+		expectDrops(t, snapshot(t, tr), key(f, c.InodeR, false), n, "IP_INHDR", "ip.rcv")
+	}
+}
+
+// A healthy TCP connection loses nothing, in either direction, on either
+// side.
+func TestNoDropsHealthyTCP(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	tr := start(t, Config{})
+	for _, v6 := range []bool{false, true} {
+		f, err := testnet.TCP(p, testnet.A, 200000, v6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap := snapshot(t, tr)
+		for _, ns := range []uint32{p.InodeA, p.InodeB} {
+			for _, rev := range []bool{false, true} {
+				k := key(f, ns, rev)
+				if snap.Flows[k] == nil {
+					t.Errorf("%v: no flow entry: the test saw nothing", k)
+				}
+				expectDrops(t, snap, k, 0, "", "")
+			}
+		}
+	}
+}
