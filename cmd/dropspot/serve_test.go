@@ -105,9 +105,9 @@ func TestServeThroughPrometheus(t *testing.T) {
 	ns := strconv.FormatUint(uint64(p.InodeB), 10)
 	checks := map[string]float64{
 		fmt.Sprintf(`dropspot_drops_total{netns=%q,reason="NO_SOCKET",stage="l4.rcv"}`, ns):                          refused,
-		fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,stage="l4.rcv"}`, ns):                               delivered + refused,
-		fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,stage="sock.rcv"}`, ns):                             delivered,
-		fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,netns_name=%q,stage="rx.core"}`, ns, p.NameB):       delivered + refused,
+		fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,stage="l4.rcv"}`, ns):                                     delivered + refused,
+		fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,stage="sock.rcv"}`, ns):                                   delivered,
+		fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,netns_name=%q,stage="rx.core"}`, ns, p.NameB):             delivered + refused,
 		fmt.Sprintf(`dropspot_flow_lost_packets{netns=%q,dport="%d",from="l4.rcv",to="sock.rcv"}`, ns, closed.Dport): refused,
 		`count(dropspot_hook_info)`: 13,
 	}

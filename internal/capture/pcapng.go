@@ -15,7 +15,7 @@ import (
 
 // Packet is one dropped packet to write.
 type Packet struct {
-	gopacket.CaptureInfo // Timestamp, CaptureLength, Length; InterfaceIndex is set by Write
+	gopacket.CaptureInfo        // Timestamp, CaptureLength, Length; InterfaceIndex is set by Write
 	Data                 []byte // from the IP header on
 	Netns                uint32
 	Ifindex              uint32

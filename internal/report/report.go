@@ -15,13 +15,13 @@ import (
 // Report is the final (or current) state of a run. Field names are a
 // contract: add fields freely, never rename.
 type Report struct {
-	Flows    []Flow                `json:"flows"`
-	Hooks    []Hook                `json:"hooks"`
-	Overflow Overflow              `json:"overflow"`
+	Flows    []Flow   `json:"flows"`
+	Hooks    []Hook   `json:"hooks"`
+	Overflow Overflow `json:"overflow"`
 	// FlowTableEntries is how many flow directions the table held (Flows
 	// also has directions known only from their drops).
-	FlowTableEntries int `json:"flow_table_entries"`
-	Totals   map[string]StageTotal `json:"totals"`
+	FlowTableEntries int                   `json:"flow_table_entries"`
+	Totals           map[string]StageTotal `json:"totals"`
 	// NetnsHooked is how many network namespaces the per-namespace
 	// (netfilter) hooks covered at the end.
 	NetnsHooked     int     `json:"netns_hooked"`
