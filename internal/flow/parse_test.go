@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/dropspot/dropspot/internal/bpf"
+	"github.com/dropspot/dropspot/internal/filter"
 	"github.com/dropspot/dropspot/internal/testnet"
 )
 
@@ -183,5 +184,61 @@ func TestParser(t *testing.T) {
 				t.Errorf("segs %d bytes %d, want 1 and %d", r.Meta.Segs, r.Meta.Bytes, tc.bytes)
 			}
 		})
+	}
+}
+
+// The kernel evaluates a compiled filter exactly as the Go definition
+// (filter.Program.Match) does, on every packet shape of the parser test.
+func TestKernelFilterMatchesGo(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	frames := map[string][]byte{
+		"udp4":  frame(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP), udp(40000, 53), gopacket.Payload([]byte{1})),
+		"tcp4":  frame(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), &layers.TCP{SrcPort: 443, DstPort: 50000, DataOffset: 5}),
+		"icmp4": frame(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 53}),
+		"udp6":  frame(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP), udp(1000, 443), gopacket.Payload([]byte{1})),
+		"icmp6": frame(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, &layers.ICMPv6Echo{Identifier: 443}),
+	}
+	exprs := []string{
+		"", "udp", "tcp or icmp", "not udp", "ip6", "ip and not icmp",
+		"port 53", "not port 53", "dst port 53", "src port 53", "portrange 400-500", "src portrange 440-450 or dst port 53",
+		"host 198.18.7.1", "src host 198.18.7.2", "dst host 198.18.7.2", "net 198.18.0.0/16", "not net 198.18.7.0/25",
+		"host 2001:db8:7::2", "net 2001:db8::/32 and udp", "not host 198.18.7.1",
+		"(tcp and src port 443) or (udp and dst portrange 50-60) or icmp6",
+		"proto 1", "ip6 proto 58", "not (udp or tcp) and net 198.18.7.0/24",
+	}
+	spec, err := bpf.LoadDropspot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, expr := range exprs {
+		prog, err := filter.Compile(expr)
+		if err != nil {
+			t.Fatalf("%q: %v", expr, err)
+		}
+		if err := spec.Variables["CFG"].Set(Filter{Program: prog}.Config()); err != nil {
+			t.Fatal(err)
+		}
+		var objs struct {
+			Prog    *ebpf.Program `ebpf:"selftest_parse_nethdr"`
+			Results *ebpf.Map     `ebpf:"parse_results"`
+		}
+		if err := spec.LoadAndAssign(&objs, nil); err != nil {
+			t.Fatalf("%q: load: %v", expr, err)
+		}
+		p := &parser{nethdr: objs.Prog, results: objs.Results}
+		for name, fr := range frames {
+			r := p.parse(t, objs.Prog, fr)
+			k := FromBPF(r.Key)
+			fam := uint8(4)
+			if k.Src.Is6() {
+				fam = 6
+			}
+			want := prog.Match(filter.Packet{Family: fam, Proto: k.Proto, Src: k.Src, Dst: k.Dst, Sport: k.Sport, Dport: k.Dport})
+			if got := r.Matched == 1; got != want {
+				t.Errorf("filter %q on %s: kernel says %v, Go says %v", expr, name, got, want)
+			}
+		}
+		objs.Prog.Close()
+		objs.Results.Close()
 	}
 }
