@@ -13,6 +13,7 @@ import (
 const usage = `dropspot: per-connection packet counts along the kernel network path
 
 Usage:
+  dropspot demo                    break throwaway namespaces in realistic ways, trace, show what was found
   dropspot watch [flags] [FILTER]   count until --duration or Ctrl-C, then report
                                    FILTER: pcap-filter subset, e.g. 'tcp and dst port 443 and net 198.18.0.0/16' 
   dropspot serve [flags] [FILTER]   keep counting and serve Prometheus metrics (/metrics, /healthz)
@@ -32,6 +33,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "watch":
 		err = watch(args[1:], stdout, stderr)
+	case "demo":
+		err = demoCmd(args[1:], stdout, stderr)
 	case "serve":
 		err = serve(args[1:], stdout, stderr)
 	case "report":

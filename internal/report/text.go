@@ -19,7 +19,8 @@ func WriteJSON(w io.Writer, r *Report) error {
 
 // TextOptions shape the text report.
 type TextOptions struct {
-	MaxFlows int // 0 = all
+	MaxFlows  int  // 0 = all
+	LossyOnly bool // leave out flow directions that lost nothing
 }
 
 // WriteText writes the human report: hooks, loss counters, then one block
@@ -35,6 +36,14 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 		fmt.Fprintf(&b, "  drop of %s packets ✗ %s at %s: %d\n", strings.ReplaceAll(u.Kind, "_", "-"), u.Reason, u.Location, u.Count)
 	}
 	shown := r.Flows
+	if opt.LossyOnly {
+		// Flows are sorted by loss: the lossy ones come first.
+		n := 0
+		for n < len(shown) && shown[n].Lost != nil {
+			n++
+		}
+		shown = shown[:n]
+	}
 	if opt.MaxFlows > 0 && len(shown) > opt.MaxFlows {
 		shown = shown[:opt.MaxFlows]
 	}
@@ -43,7 +52,7 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 		writeFlow(&b, &shown[i])
 	}
 	if len(shown) < len(r.Flows) {
-		fmt.Fprintf(&b, "\n... %d more flow directions (use --json for all)\n", len(r.Flows)-len(shown))
+		fmt.Fprintf(&b, "\n... %d more flow directions not shown\n", len(r.Flows)-len(shown))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -1,0 +1,148 @@
+// Package demo is `dropspot demo`: it builds throwaway namespaces, breaks
+// them in realistic ways (each fault with a ground truth of its own), traces
+// them and shows that dropspot finds every fault at its stage with its
+// reason. It needs nothing but root: netlink and small BPF programs.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/dropspot/dropspot/internal/faults"
+	"github.com/dropspot/dropspot/internal/filter"
+	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/report"
+	"github.com/dropspot/dropspot/internal/testnet"
+	"github.com/dropspot/dropspot/internal/tracer"
+)
+
+// Result is what the demo found for one fault.
+type Result struct {
+	Fault, Reason, Stage string
+	Found, Truth         uint64
+	TruthName            string
+}
+
+// OK says dropspot found exactly the ground truth, with the right reason
+// and stage.
+func (r Result) OK() bool { return r.Found == r.Truth && r.Truth > 0 }
+
+// Run runs the whole demo and writes the report and the check list to w.
+// It returns an error if any fault was not found as expected; everything it
+// made is removed, on error and on ctx's end too.
+func Run(ctx context.Context, w io.Writer, names report.Namer, log *slog.Logger) (err error) {
+	pair, err := testnet.Create()
+	if err != nil {
+		return err
+	}
+	e := &env{pair: pair, a: faults.Named(pair.NameA), b: faults.Named(pair.NameB)}
+	defer func() { err = errors.Join(err, e.close(), pair.Close()) }()
+
+	// Count only the demo's own addresses: the host's traffic is not the
+	// demo's business.
+	prog, err := filter.Compile(fmt.Sprintf("net %s or net %s",
+		netip.PrefixFrom(pair.A4, 24).Masked(), netip.PrefixFrom(pair.A6, 64).Masked()))
+	if err != nil {
+		return err
+	}
+	t, err := tracer.Start(tracer.Config{Filter: flow.Filter{Program: prog}, Log: log, Symbols: names.Symbols})
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	fmt.Fprintf(w, "dropspot demo: namespaces %s and %s, %d faults and one healthy connection\n\n",
+		pair.NameA, pair.NameB, len(scenario))
+
+	start := time.Now()
+	wheres := make([]where, len(scenario))
+	for i, f := range scenario {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if wheres[i], err = f.run(e); err != nil {
+			return fmt.Errorf("fault %q: %w", f.name, err)
+		}
+	}
+	healthy, err := testnet.TCP(pair, testnet.A, 1<<20, false)
+	if err != nil {
+		return fmt.Errorf("healthy connection: %w", err)
+	}
+
+	snap, err := t.Snapshot()
+	if err != nil {
+		return err
+	}
+	r := report.Build(snap, t.Plan.Hooks, names)
+	r.NetnsHooked = t.Plan.Namespaces()
+	r.DurationSeconds = time.Since(start).Seconds()
+	if err := report.WriteText(w, r, report.TextOptions{LossyOnly: true}); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\nfault                                              found by dropspot                     ground truth\n")
+	failed := 0
+	for i, f := range scenario {
+		res, err := check(r, f, wheres[i])
+		if err != nil {
+			return err
+		}
+		mark := "✓"
+		if !res.OK() {
+			mark, failed = "✗", failed+1
+		}
+		fmt.Fprintf(w, "%s %-48s %-14s after %-12s %5d   %5d (%s)\n",
+			mark, f.name, f.reason, f.stage, res.Found, res.Truth, res.TruthName)
+	}
+	drops := healthyDrops(r, healthy)
+	mark := "✓"
+	if drops != 0 {
+		mark, failed = "✗", failed+1
+	}
+	fmt.Fprintf(w, "%s %-48s %-33s %5d   %5d (expected)\n", mark, "healthy tcp connection (1 MiB)", "drops", drops, 0)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d checks did not match their ground truth", failed, len(scenario)+1)
+	}
+	return nil
+}
+
+// check adds up the drops of the fault's reason and stage over the flows
+// it names, and reads its ground truth.
+func check(r *report.Report, f fault, wh where) (Result, error) {
+	res := Result{Fault: f.name, Reason: f.reason, Stage: f.stage, TruthName: wh.what}
+	truth, err := wh.truth()
+	if err != nil {
+		return res, fmt.Errorf("fault %q: ground truth: %w", f.name, err)
+	}
+	res.Truth = truth
+	for _, fl := range r.Flows {
+		if fl.Netns != wh.netns || fl.Proto != wh.proto || fl.Dport != wh.dport {
+			continue
+		}
+		for _, d := range fl.Drops {
+			if d.Reason == f.reason && d.Stage == f.stage {
+				res.Found += d.Count
+			}
+		}
+	}
+	return res, nil
+}
+
+// healthyDrops counts drops and unexplained losses on the healthy
+// connection's flows, both directions, both namespaces.
+func healthyDrops(r *report.Report, f testnet.Flow) uint64 {
+	var n uint64
+	for _, fl := range r.Flows {
+		if fl.Proto != "tcp" || !(fl.Sport == f.Sport && fl.Dport == f.Dport || fl.Sport == f.Dport && fl.Dport == f.Sport) {
+			continue
+		}
+		for _, l := range fl.Losses {
+			n += l.Packets
+		}
+	}
+	return n
+}
