@@ -50,7 +50,7 @@ struct drop_event {
  * bytes captured, so short captures take little ring buffer. */
 struct event_buf {
 	struct drop_event e;
-	__u8 packet[MAX_SNAPLEN];
+	__u8 packet[2 * MAX_SNAPLEN]; /* room for the verifier's bound, see emit_event */
 };
 
 struct {
@@ -156,6 +156,9 @@ static __always_inline void emit_event(void *ctx, struct sk_buff *skb, const str
 		caplen = meta->l3_cap < CFG.snaplen ? meta->l3_cap : CFG.snaplen;
 		if (caplen > MAX_SNAPLEN)
 			caplen = MAX_SNAPLEN;
+		/* A no-op for the value, but a bound the verifier can see: the
+		 * compiler would drop a plain C mask after the clamp above. */
+		asm volatile("%[v] &= 2047" : [v] "+r"(caplen));
 		if (bpf_probe_read_kernel(buf->packet, caplen, BPF_CORE_READ(skb, head) + meta->l3_off))
 			caplen = 0;
 	}

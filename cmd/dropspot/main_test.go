@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +65,36 @@ func startWatch(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no ready file after 15s; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer a command writes while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitReady waits for the ready line on a command's stderr.
+func waitReady(t *testing.T, stderr *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(stderr.String(), "dropspot: ready:") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after 15s: %s", stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

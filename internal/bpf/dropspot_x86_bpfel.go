@@ -91,7 +91,7 @@ type DropspotEventBudget struct {
 type DropspotEventBuf struct {
 	_      structs.HostLayout
 	E      DropspotDropEvent
-	Packet [1024]uint8
+	Packet [2048]uint8
 }
 
 type DropspotFlowCounts struct {

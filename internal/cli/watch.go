@@ -225,6 +225,10 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer t.Close()
+	if f.needEvents() && !t.Plan.Hooked(stage.Drops) {
+		sinks.close()
+		return fmt.Errorf("--events, -w and -c need the drop hook, which this kernel refused: %s", rejections(t.Plan, stage.Drops))
+	}
 	go t.Watch(ctx)
 	eventsDone := make(chan error, 1)
 	if f.needEvents() {
@@ -289,6 +293,17 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		return report.WriteJSON(out, r)
 	}
 	return report.WriteText(out, r, report.TextOptions{})
+}
+
+// rejections says why a stage got no hook.
+func rejections(p *hookplan.Plan, s stage.Stage) string {
+	var why []string
+	for _, r := range p.Rejected {
+		if r.Stage == s {
+			why = append(why, r.Candidate+": "+r.Reason)
+		}
+	}
+	return strings.Join(why, "; ")
 }
 
 // runCommand runs the user's command through the shell, its output on

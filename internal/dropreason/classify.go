@@ -9,17 +9,19 @@ import (
 // byLocation tells what a drop is from the function that freed the packet.
 // reason serves drops the kernel gives no reason for (NOT_SPECIFIED, or
 // kernels before 5.17); stage is the last stage such a packet passed, for
-// drops whose stage the per-CPU record could not tell. Prefixes, first
-// match wins.
+// drops whose stage the per-CPU record could not tell, where the function
+// alone tells it whatever hooks the plan chose (stage.Drops: it does not —
+// a firewall runs at every netfilter hook, ip_forward drops before or
+// after ip.forward depending on the hook). Prefixes, first match wins.
 var byLocation = []struct {
 	prefix string
 	reason string // "" = the function alone does not tell why
 	stage  stage.Stage
 }{
-	{"nf_hook_slow", "NETFILTER_DROP", stage.IPRcv},
-	{"nft_do_chain", "NETFILTER_DROP", stage.IPRcv},
-	{"ipt_do_table", "NETFILTER_DROP", stage.IPRcv},
-	{"ip6t_do_table", "NETFILTER_DROP", stage.IPRcv},
+	{"nf_hook_slow", "NETFILTER_DROP", stage.Drops},
+	{"nft_do_chain", "NETFILTER_DROP", stage.Drops},
+	{"ipt_do_table", "NETFILTER_DROP", stage.Drops},
+	{"ip6t_do_table", "NETFILTER_DROP", stage.Drops},
 	{"do_xdp_generic", "XDP_DROP", stage.RxDriver},
 	{"netif_receive_generic_xdp", "XDP_DROP", stage.RxDriver},
 	{"veth_xdp_rcv", "XDP_DROP", stage.RxDriver},
@@ -35,8 +37,8 @@ var byLocation = []struct {
 	{"ip6_rcv_core", "", stage.RxCore},
 	{"ip_rcv_finish", "", stage.IPRcv},
 	{"ip6_rcv_finish", "", stage.IPRcv},
-	{"ip_forward", "", stage.IPForward},
-	{"ip6_forward", "", stage.IPForward},
+	{"ip_forward", "", stage.Drops},
+	{"ip6_forward", "", stage.Drops},
 	{"__udp4_lib_rcv", "", stage.L4Rcv},
 	{"__udp6_lib_rcv", "", stage.L4Rcv},
 	{"tcp_v4_rcv", "", stage.L4Rcv},
@@ -45,6 +47,7 @@ var byLocation = []struct {
 	{"icmpv6_rcv", "", stage.L4Rcv},
 	{"__udp_enqueue_schedule_skb", "", stage.SockRcv},
 	{"udp_queue_rcv_one_skb", "", stage.SockRcv},
+	{"udpv6_queue_rcv_one_skb", "", stage.SockRcv},
 	{"sock_queue_rcv_skb", "", stage.SockRcv},
 	{"tcp_data_queue", "", stage.SockRcv},
 }
@@ -56,7 +59,8 @@ func Unspecified(reason string) bool {
 
 // FromLocation classifies a drop by the function that freed it: the
 // reason it stands for ("" if the function does not tell) and the last
-// stage such drops passed. ok is false when the function is not known.
+// stage such drops passed (stage.Drops if it cannot tell). ok is false
+// when the function is not known.
 func FromLocation(fn string) (reason string, st stage.Stage, ok bool) {
 	for _, l := range byLocation {
 		if strings.HasPrefix(fn, l.prefix) {

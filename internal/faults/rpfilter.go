@@ -10,7 +10,7 @@ import (
 // an IPv4 packet arriving there is dropped unless the route back to its
 // source leaves through that same interface — what protects a host from
 // spoofed sources, and what drops legitimate packets under asymmetric
-// routing. The kernel reports IP_RPFILTER (in ip_rcv_finish) and counts
+// routing. The kernel reports IP_RPFILTER (in ip_rcv_finish_core) and counts
 // TcpExt.IPReversePathFilter. IPv6 has no such sysctl.
 type RPFilter struct {
 	ns  Netns

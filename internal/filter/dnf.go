@@ -11,8 +11,9 @@ import (
 // results may be larger than the table; these bounds only stop hostile
 // input from growing the work exponentially.
 const (
-	maxWorkRules = 8 * MaxRules
-	maxWorkPreds = 4 * MaxPreds
+	maxWorkRules   = 8 * MaxRules
+	maxWorkProduct = 4 * maxWorkRules // before dropping implied rules
+	maxWorkPreds   = 4 * MaxPreds
 )
 
 // compileTree expands the parse tree to the rule table.
@@ -80,16 +81,25 @@ func combine(l, r node, neg, conj bool) ([]Rule, error) {
 	} else {
 		out = slices.Concat(a, b)
 	}
-	out = simplifyRules(out)
-	if len(out) > maxWorkRules {
-		return nil, &Error{Msg: fmt.Sprintf("too complex: over %d alternatives after expansion, at most %d", maxWorkRules, MaxRules)}
+	// Check before simplifyRules, which is quadratic in the rules: a
+	// product of two large sets must not get that far.
+	if len(out) > maxWorkProduct {
+		return nil, tooManyWorkRules()
 	}
 	for _, rule := range out {
 		if len(rule) > maxWorkPreds {
 			return nil, &Error{Msg: fmt.Sprintf("too complex: an alternative needs over %d conditions, at most %d", maxWorkPreds, MaxPreds)}
 		}
 	}
+	out = simplifyRules(out)
+	if len(out) > maxWorkRules {
+		return nil, tooManyWorkRules()
+	}
 	return out, nil
+}
+
+func tooManyWorkRules() *Error {
+	return &Error{Msg: fmt.Sprintf("too complex: over %d alternatives after expansion, at most %d", maxWorkRules, MaxRules)}
 }
 
 // simplifyRule drops duplicate and implied predicates; ok is false if the

@@ -56,7 +56,7 @@
 // Implicit qualifiers, as in pcap: a bare value where a primitive is expected
 // repeats the qualifiers of the previous primitive that took a value, so
 // "host 198.18.0.1 or 198.18.0.2", "tcp dst port 80 or 443" and
-// "host a and not b" mean what they say. A keyword-only primitive (tcp, ip,
+// "host A and not B" mean what they say. A keyword-only primitive (tcp, ip,
 // ...) ends the repetition, and a parenthesised group restores, after its
 // ")", the qualifiers in force before its "(" (pcap's grammar does both).
 // With nothing to repeat, a bare address is "host ADDR" and a bare
@@ -66,7 +66,20 @@
 // (ether, arp, vlan, ...), packet byte expressions (tcp[13] & 2 != 0),
 // len/less/greater, names for hosts, ports and protocols, hex and octal
 // numbers, pcap's shortened networks ("net 10.1"), "portrange" with A > B
-// (pcap swaps them; a reversed range is more likely a typo here).
+// (pcap takes it as B-A; here a reversed range is more likely a typo).
+// Unlike pcap, a network with host bits set ("net 198.18.7.9/16") is
+// accepted and masked to 198.18.0.0/16.
+//
+// # Errors
+//
+// Compile returns an *[Error]. For a syntax error its Col is the 1-based
+// column, in runes, of the offending token (one past the end when the
+// expression stops too early), and its message quotes the token:
+//
+//	filter: column 14: expected a port number after "port", got "http"
+//
+// Errors about the expression as a whole (too complex, matches nothing)
+// have Col 0.
 //
 // # Semantics (as tcpdump)
 //

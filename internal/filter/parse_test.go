@@ -169,6 +169,8 @@ func TestCompileErrors(t *testing.T) {
 		{"not", 4, "got end of filter"},
 		{"tcp udp", 5, `expected "and", "or" or the end of the filter, got "udp"`},
 		{"tcp 80", 5, `got "80"`},
+		{"tcp AND udp", 5, `got "AND" (keywords are lower case: "and")`},
+		{"(tcp Or udp)", 6, `got "Or" (keywords are lower case: "or")`},
 		{"host 1.2.3.4 & port 3", 14, `unexpected "&" (write "&&" or "and")`},
 		{"tcp | udp", 5, `unexpected "|"`},
 		{"tcp[13] & 2 != 0", 1, `packet byte expressions such as "tcp[13]" are not supported`},

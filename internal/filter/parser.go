@@ -103,7 +103,7 @@ func parse(expr string) (node, error) {
 	case tRParen:
 		return nil, errAt(t, `unbalanced parentheses: this ")" has no "("`)
 	default:
-		return nil, errAt(t, `expected "and", "or" or the end of the filter, got %s`, t.describe())
+		return nil, errAt(t, `expected "and", "or" or the end of the filter, got %s%s`, t.describe(), caseHint(t))
 	}
 }
 
@@ -192,7 +192,7 @@ func (p *parser) unary() (node, error) {
 		case tEOF:
 			return nil, errAt(t, `unbalanced parentheses: this "(" is never closed`)
 		default:
-			return nil, errAt(c, `expected "and", "or" or ")", got %s`, c.describe())
+			return nil, errAt(c, `expected "and", "or" or ")", got %s%s`, c.describe(), caseHint(c))
 		}
 		p.last = saved
 		return x, nil
@@ -509,6 +509,14 @@ func onlyLetters(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// caseHint explains a keyword written in capitals ("tcp AND udp").
+func caseHint(t token) string {
+	if lw := strings.ToLower(t.text); t.kind == tWord && lw != t.text && isKeyword(lw) {
+		return fmt.Sprintf(" (keywords are lower case: %q)", lw)
+	}
+	return ""
 }
 
 func unknownPrimitive(t token) *Error {

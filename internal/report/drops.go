@@ -51,7 +51,7 @@ func (n Namer) Name(d flow.Drop) Drop {
 	switch {
 	case d.HasStage:
 		out.Stage = d.Stage.String()
-	case classified:
+	case classified && locStage != stage.Drops:
 		out.Stage = locStage.String()
 	default:
 		out.Stage = "unknown"

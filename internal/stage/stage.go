@@ -54,7 +54,7 @@ var meanings = [Count]string{
 	IPForward:     "routed onwards (ip_forward, netfilter FORWARD first)",
 	IPLocalOut:    "locally generated packet enters IP output (netfilter LOCAL_OUT first)",
 	IPPostrouting: "leaves IP towards a device (netfilter POST_ROUTING last)",
-	TxQueue:       "queued to the device (net_dev_queue)",
+	TxQueue:       "offered to the device's queue (net_dev_queue, before the qdisc may refuse it)",
 	TxXmit:        "handed to the driver (net_dev_start_xmit)",
 	TxDone:        "driver accepted it (net_dev_xmit, rc == 0)",
 }

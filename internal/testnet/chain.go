@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Node names one namespace of a Chain.
@@ -57,8 +59,11 @@ type Chain struct {
 	ns [3]netns.NsHandle // indexed by Node; open until cleanup
 }
 
-// routerSysctls turn R into a router. They are written before its links
-// exist; conf/all/forwarding also sets conf/default for links made later.
+// routerSysctls turn R into a router. They are written once R's links
+// exist and have multicast off: a link that turns to IPv6 forwarding with
+// multicast on joins the all-routers groups (ff02::2, ff05::2) and
+// announces them in MLD reports (measured: 10 in 3 s). Turned on before
+// the links exist, they would join at creation.
 var routerSysctls = []struct{ key, value string }{
 	{"net/ipv4/ip_forward", "1"},
 	{"net/ipv6/conf/all/forwarding", "1"},
@@ -171,6 +176,30 @@ func (c *Chain) setup() error {
 			return fmt.Errorf("netns %s: %w", name, err)
 		}
 	}
+	var h [3]*netlink.Handle
+	defer func() {
+		for _, hh := range h {
+			if hh != nil {
+				hh.Close()
+			}
+		}
+	}()
+	for n := NodeA; n <= NodeB; n++ {
+		var err error
+		if h[n], err = netlink.NewHandleAt(c.ns[n]); err != nil {
+			return fmt.Errorf("netlink handle in %s: %w", c.Name(n), err)
+		}
+	}
+	a := &end{h: h[NodeA], ns: c.NameA, ifname: c.IfA, v4: c.A4, v6: c.A6}
+	ra := &end{h: h[NodeR], ns: c.NameR, ifname: c.IfRA, v4: c.RA4, v6: c.RA6}
+	rb := &end{h: h[NodeR], ns: c.NameR, ifname: c.IfRB, v4: c.RB4, v6: c.RB6}
+	b := &end{h: h[NodeB], ns: c.NameB, ifname: c.IfB, v4: c.B4, v6: c.B6}
+	if err := c.link(a, ra, NodeR, 10); err != nil {
+		return err
+	}
+	if err := c.link(rb, b, NodeB, 11); err != nil {
+		return err
+	}
 	err := c.Do(NodeR, func() error {
 		for _, s := range routerSysctls {
 			if err := os.WriteFile(filepath.Join("/proc/sys", s.key), []byte(s.value), 0); err != nil {
@@ -181,30 +210,6 @@ func (c *Chain) setup() error {
 	})
 	if err != nil {
 		return fmt.Errorf("netns %s: %w", c.NameR, err)
-	}
-
-	var h [3]*netlink.Handle
-	defer func() {
-		for _, hh := range h {
-			if hh != nil {
-				hh.Close()
-			}
-		}
-	}()
-	for n := NodeA; n <= NodeB; n++ {
-		if h[n], err = netlink.NewHandleAt(c.ns[n]); err != nil {
-			return fmt.Errorf("netlink handle in %s: %w", c.Name(n), err)
-		}
-	}
-	a := &end{h: h[NodeA], ns: c.NameA, ifname: c.IfA, v4: c.A4, v6: c.A6}
-	ra := &end{h: h[NodeR], ns: c.NameR, ifname: c.IfRA, v4: c.RA4, v6: c.RA6}
-	rb := &end{h: h[NodeR], ns: c.NameR, ifname: c.IfRB, v4: c.RB4, v6: c.RB6}
-	b := &end{h: h[NodeB], ns: c.NameB, ifname: c.IfB, v4: c.B4, v6: c.B6}
-	if err := c.link(a, ra, NodeR); err != nil {
-		return err
-	}
-	if err := c.link(rb, b, NodeB); err != nil {
-		return err
 	}
 	// Each end routes the far subnet through its side of R.
 	for _, r := range []struct{ e, via, far *end }{{a, ra, b}, {b, rb, a}} {
@@ -223,6 +228,11 @@ func (c *Chain) setup() error {
 			}
 		}
 	}
+	for _, e := range []*end{a, ra, rb, b} {
+		if err := waitReady(e); err != nil {
+			return err
+		}
+	}
 	for n, ino := range []*uint32{&c.InodeA, &c.InodeR, &c.InodeB} {
 		if *ino, err = nsInode(c.Name(Node(n))); err != nil {
 			return err
@@ -232,12 +242,20 @@ func (c *Chain) setup() error {
 }
 
 // link makes the veth pair x—y with x in its namespace and y created
-// directly in node yNode, configures both ends, and keeps R's ends free
-// of multicast (a forwarding IPv6 link joins all-routers, which would send
-// MLD reports).
-func (c *Chain) link(x, y *end, yNode Node) error {
+// directly in node yNode, configures both ends, and turns multicast off on
+// R's ends (see routerSysctls).
+//
+// x gets ifindex xIndex, which differs from what y gets (the first free
+// index of its namespace, 2 or 3). Left to itself each end of a veth
+// between fresh namespaces gets index 2, and a link whose index equals
+// its peer's looks like a plain device to the kernel's linkwatch, whose
+// events for such links are batched at most once a second: one link made
+// delays the activation of every other link made in the next second,
+// anywhere on the host (see waitReady). With distinct indexes the events
+// are urgent and handled at once.
+func (c *Chain) link(x, y *end, yNode Node, xIndex int) error {
 	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: x.ifname},
+		LinkAttrs:     netlink.LinkAttrs{Name: x.ifname, Index: xIndex},
 		PeerName:      y.ifname,
 		PeerNamespace: netlink.NsFd(c.ns[yNode]),
 	}
@@ -259,6 +277,77 @@ func (c *Chain) link(x, y *end, yNode Node) error {
 		return err
 	}
 	return y.configure(x)
+}
+
+// readyTimeout bounds the wait for a new link to carry packets.
+const readyTimeout = 2 * time.Second
+
+// waitReady waits until e's link can carry packets both ways:
+// operationally up, its qdisc attached, its addresses installed as local
+// routes. A new link is not usable the moment it is up: until the
+// kernel's linkwatch work has run it has the noop qdisc, which drops
+// everything sent (tx_dropped), and only after that work does IPv6 finish
+// setting up its addresses (even without DAD; until then packets to them
+// count as Ip6.InAddrErrors). Linkwatch is rate-limited: when links were
+// made back to back it lagged enough to lose a test's first packets.
+// (internal/faults.WaitLinkReady is the same check for links it did not
+// make.)
+func waitReady(e *end) error {
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		why, err := LinkNotReady(e.h, e.ifname)
+		if err != nil {
+			return fmt.Errorf("netns %s: %s: %w", e.ns, e.ifname, err)
+		}
+		if why == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("netns %s: %s not ready after %v: %s", e.ns, e.ifname, readyTimeout, why)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// LinkNotReady says why a link cannot carry packets yet, "" if it can.
+func LinkNotReady(h *netlink.Handle, ifname string) (string, error) {
+	l, err := h.LinkByName(ifname)
+	if err != nil {
+		return "", err
+	}
+	if s := l.Attrs().OperState; s != netlink.OperUp {
+		return "operstate " + s.String(), nil
+	}
+	qs, err := h.QdiscList(l)
+	if err != nil {
+		return "", fmt.Errorf("list qdiscs: %w", err)
+	}
+	qdisc := "none"
+	for _, q := range qs {
+		if q.Attrs().Parent == netlink.HANDLE_ROOT {
+			qdisc = q.Type()
+		}
+	}
+	if qdisc == "none" || qdisc == "noop" {
+		return "qdisc " + qdisc, nil
+	}
+	addrs, err := h.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return "", fmt.Errorf("list addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if a.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		if a.Flags&unix.IFA_F_TENTATIVE != 0 {
+			return fmt.Sprintf("address %s tentative", a.IP), nil
+		}
+		routes, err := h.RouteGet(a.IP)
+		if err != nil || len(routes) == 0 || routes[0].Type != unix.RTN_LOCAL {
+			return fmt.Sprintf("address %s has no local route", a.IP), nil
+		}
+	}
+	return "", nil
 }
 
 // close deletes the namespaces; the veths go with them.

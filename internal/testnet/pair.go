@@ -238,6 +238,14 @@ func (p *Pair) setup() error {
 	if err := b.configure(&a); err != nil {
 		return err
 	}
+	// A new veth carries nothing until the kernel's link watcher gives it
+	// a real qdisc (it starts on noop, which drops) and IPv6 its routes;
+	// with both ends at the same ifindex that can take up to a second.
+	for _, e := range []*end{&a, &b} {
+		if err := waitReady(e); err != nil {
+			return err
+		}
+	}
 	p.IfindexA, p.IfindexB = a.link.Attrs().Index, b.link.Attrs().Index
 
 	if p.InodeA, err = nsInode(p.NameA); err != nil {

@@ -18,12 +18,43 @@ import (
 	"github.com/dropspot/dropspot/internal/testnet"
 )
 
-// Each test below builds one fault from internal/faults in fresh
-// namespaces, starts the tracer, sends a known number of packets into the
-// fault and checks, for the one flow direction in the one namespace that
-// drops them, dropspot's drop count, reason and stage against the fault's
-// own ground truth (its BPF counter, the qdisc's statistics or the
-// namespace's SNMP counters).
+// TestDrops builds each fault of internal/faults in namespaces of its own,
+// then starts the tracer (once: it is the slow part) and runs one subtest
+// per fault. Each sends a known number of packets into its fault and
+// checks, for the one flow direction in the one namespace that drops
+// them, dropspot's drop count, reason and stage against the fault's own
+// ground truth: its BPF counter, the qdisc's statistics or the
+// namespace's SNMP counters. A healthy connection must show no drops.
+func TestDrops(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	cases := []struct {
+		name string
+		// setup builds namespaces and fault before the tracer starts and
+		// returns the subtest to run once it has.
+		setup func(t *testing.T, nw *nets) func(t *testing.T, tr *Tracer)
+	}{
+		{"firewall", setupFirewall},
+		{"tc-ingress", setupTCIngress},
+		{"qdisc-overflow", setupQdiscOverflow},
+		{"socket-rcvbuf", setupSocketRcvbuf},
+		{"udp-closed-port", setupUDPClosedPort},
+		{"tcp-closed-port", setupTCPClosedPort},
+		{"bad-checksums", setupBadChecksums},
+		{"rp-filter", setupRPFilter},
+		{"ttl-expired", setupTTLExpired},
+		{"healthy-tcp", setupHealthyTCP},
+	}
+	var nw nets
+	runs := make([]func(*testing.T, *Tracer), len(cases))
+	for i, c := range cases {
+		runs[i] = c.setup(t, &nw)
+	}
+	tr := start(t, Config{})
+	nw.waitReady(t)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) { runs[i](t, tr) })
+	}
+}
 
 // testPort is the destination port the faults aim at. Nothing listens on
 // it: the namespaces are private to each test.
@@ -56,27 +87,47 @@ func namer(t *testing.T) report.Namer {
 	return namerVal
 }
 
+// settle bounds the waits for packets still being processed: a veth
+// hands each packet to the receiving namespace's backlog, which may run
+// on another CPU after the sender (or a reply to it) has moved on.
+const settle = time.Second
+
 // expectDrops asserts that flow direction k lost exactly n packets, every
-// one of them for reason after stage.
-func expectDrops(t *testing.T, snap *flow.Snapshot, k flow.Key, n uint64, reason, stage string) {
+// one of them for wantReason after wantStage. It waits (bounded) for the last of
+// them: the kernel may free a packet after the ground truth has counted
+// it, or after the sender has heard back (an ICMP error, a reset).
+func expectDrops(t *testing.T, tr *Tracer, k flow.Key, n uint64, wantReason, wantStage string) {
 	t.Helper()
+	snap := snapshot(t, tr)
+	for deadline := time.Now().Add(settle); n > 0 && dropTotal(snap, k) < n && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+		snap = snapshot(t, tr)
+	}
 	nm := namer(t)
-	var total uint64
 	for _, d := range snap.Drops {
 		if d.Kind != flow.DropOfFlow || d.Flow != k {
 			continue
 		}
 		named := nm.Name(d)
 		t.Logf("%v: %d dropped: %s after %s at %s", k, named.Count, named.Reason, named.Stage, named.Location)
-		total += named.Count
-		if named.Reason != reason || named.Stage != stage {
+		if named.Reason != wantReason || named.Stage != wantStage {
 			t.Errorf("%v: %d drops are %s after %s (at %s), want %s after %s",
-				k, named.Count, named.Reason, named.Stage, named.Location, reason, stage)
+				k, named.Count, named.Reason, named.Stage, named.Location, wantReason, wantStage)
 		}
 	}
-	if total != n {
+	if total := dropTotal(snap, k); total != n {
 		t.Errorf("%v: %d drops, want %d", k, total, n)
 	}
+}
+
+func dropTotal(snap *flow.Snapshot, k flow.Key) uint64 {
+	var total uint64
+	for _, d := range snap.Drops {
+		if d.Kind == flow.DropOfFlow && d.Flow == k {
+			total += d.Packets
+		}
+	}
+	return total
 }
 
 // expectTruth asserts a ground truth before it is used: a fault that did
@@ -86,6 +137,18 @@ func expectTruth(t *testing.T, what string, got, want uint64) {
 	if got != want {
 		t.Fatalf("ground truth: %s = %d, want %d", what, got, want)
 	}
+}
+
+// waitTruth is expectTruth for a ground truth that may still be counting
+// packets in flight: it waits (bounded) until get returns want, and fails
+// if it ends anywhere else.
+func waitTruth(t *testing.T, what string, get func() uint64, want uint64) {
+	t.Helper()
+	got := get()
+	for deadline := time.Now().Add(settle); got < want && time.Now().Before(deadline); got = get() {
+		time.Sleep(2 * time.Millisecond)
+	}
+	expectTruth(t, what, got, want)
 }
 
 func dropped(t *testing.T, f interface{ Dropped() (uint64, error) }) uint64 {
@@ -139,6 +202,34 @@ func family(v6 bool) string {
 	return "v4"
 }
 
+// nets makes the test pairs and waits for their links to carry packets.
+// testnet.NewPair returns before they do: a new link drops what it is
+// given until the kernel's linkwatch work attaches its qdisc, and that
+// work, for veths made back to back, lags up to a second. Waiting once,
+// after the tracer has started, overlaps that lag with the start.
+type nets struct {
+	links []nsLink
+}
+
+// nsLink is an interface in a named namespace.
+type nsLink struct{ ns, ifname string }
+
+func (n *nets) pair(t *testing.T) *testnet.Pair {
+	t.Helper()
+	p := testnet.NewPair(t)
+	n.links = append(n.links, nsLink{p.NameA, p.IfA}, nsLink{p.NameB, p.IfB})
+	return p
+}
+
+func (n *nets) waitReady(t *testing.T) {
+	t.Helper()
+	for _, l := range n.links {
+		if err := faults.WaitLinkReady(faults.Named(l.ns), l.ifname, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // sendUDP sends n datagrams from A to B's testPort and returns their flow.
 func sendUDP(t *testing.T, p *testnet.Pair, n int, v6 bool) testnet.Flow {
 	t.Helper()
@@ -153,166 +244,187 @@ func sendUDP(t *testing.T, p *testnet.Pair, n int, v6 bool) testnet.Flow {
 
 // A host firewall denying a port: NF_DROP from a netfilter hook at
 // LOCAL_IN, after dropspot's first-priority LOCAL_IN hook (ip.local_in).
-func TestDropFirewall(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	p := testnet.NewPair(t)
+func setupFirewall(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
+	p := nw.pair(t)
 	fw, err := faults.DropPort(faults.Named(p.NameB), faults.UDP|faults.TCP, testPort)
 	if err != nil {
 		t.Fatal(err)
 	}
 	closeFault(t, fw)
-	tr := start(t, Config{})
-	for _, v6 := range []bool{false, true} {
-		before := dropped(t, fw)
-		const n = 17
-		f := sendUDP(t, p, n, v6)
-		expectTruth(t, "firewall counter (udp "+family(v6)+")", dropped(t, fw)-before, n)
-		expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, "NETFILTER_DROP", "ip.local_in")
+	return func(t *testing.T, tr *Tracer) {
+		for _, v6 := range []bool{false, true} {
+			before := dropped(t, fw)
+			const n = 17
+			f := sendUDP(t, p, n, v6)
+			waitTruth(t, "firewall counter (udp "+family(v6)+")", func() uint64 { return dropped(t, fw) - before }, n)
+			expectDrops(t, tr, key(f, p.InodeB, false), n, "NETFILTER_DROP", "ip.local_in")
 
-		// One SYN: the attempt gives up before the first retransmission.
-		before = dropped(t, fw)
-		src, dst := addrs(p, v6)
-		sport, err := faults.ConnectTCP(faults.Named(p.NameA), src, netip.AddrPortFrom(dst, testPort), 150*time.Millisecond)
-		if !errors.Is(err, unix.ETIMEDOUT) {
-			t.Fatalf("connect through the firewall: %v, want a timeout", err)
+			// One SYN: the attempt gives up before the first
+			// retransmission (1 s).
+			before = dropped(t, fw)
+			src, dst := addrs(p, v6)
+			sport, err := faults.ConnectTCP(faults.Named(p.NameA), src, netip.AddrPortFrom(dst, testPort), 100*time.Millisecond)
+			if !errors.Is(err, unix.ETIMEDOUT) {
+				t.Fatalf("connect through the firewall: %v, want a timeout", err)
+			}
+			waitTruth(t, "firewall counter (tcp "+family(v6)+")", func() uint64 { return dropped(t, fw) - before }, 1)
+			tf := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "tcp"}
+			expectDrops(t, tr, key(tf, p.InodeB, false), 1, "NETFILTER_DROP", "ip.local_in")
 		}
-		expectTruth(t, "firewall counter (tcp "+family(v6)+")", dropped(t, fw)-before, 1)
-		tf := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "tcp"}
-		expectDrops(t, snapshot(t, tr), key(tf, p.InodeB, false), 1, "NETFILTER_DROP", "ip.local_in")
 	}
 }
 
 // A tc ingress filter shooting packets: TC_INGRESS, after rx.core (the
 // netif_receive_skb tracepoint fires before tc ingress runs).
-func TestDropTCIngress(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	p := testnet.NewPair(t)
+func setupTCIngress(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
+	p := nw.pair(t)
 	tc, err := faults.DropIngress(faults.Named(p.NameB), p.IfB, faults.UDP, testPort)
 	if err != nil {
 		t.Fatal(err)
 	}
 	closeFault(t, tc)
-	tr := start(t, Config{})
-	for _, v6 := range []bool{false, true} {
-		before := dropped(t, tc)
-		const n = 13
-		f := sendUDP(t, p, n, v6)
-		expectTruth(t, "tc counter ("+family(v6)+")", dropped(t, tc)-before, n)
-		expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, "TC_INGRESS", "rx.core")
+	return func(t *testing.T, tr *Tracer) {
+		for _, v6 := range []bool{false, true} {
+			before := dropped(t, tc)
+			const n = 13
+			f := sendUDP(t, p, n, v6)
+			waitTruth(t, "tc counter ("+family(v6)+")", func() uint64 { return dropped(t, tc) - before }, n)
+			expectDrops(t, tr, key(f, p.InodeB, false), n, "TC_INGRESS", "rx.core")
+		}
 	}
 }
 
 // A shaping qdisc overflowing under a burst: QDISC_DROP on the sender,
 // after tx.queue (net_dev_queue fires before the enqueue). How many
 // overflow depends on timing; the qdisc's own counter says.
-func TestDropQdiscOverflow(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	p := testnet.NewPair(t)
-	tr := start(t, Config{})
-	for _, v6 := range []bool{false, true} {
-		// 100 kB/s: the burst below is sent in well under a millisecond,
-		// so about two packets fit (bucket, then queue) and the rest
-		// overflow; the queue drains in tens of milliseconds.
-		sh, err := faults.Shape(faults.Named(p.NameA), p.IfA, faults.ShapeConfig{Rate: 100_000, Burst: 2000, Limit: 3000})
-		if err != nil {
-			t.Fatal(err)
+func setupQdiscOverflow(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
+	p := nw.pair(t)
+	return func(t *testing.T, tr *Tracer) {
+		for _, v6 := range []bool{false, true} {
+			// 100 kB/s, a 2000-byte bucket, 3000 bytes of queue: of 40
+			// back-to-back 1042-byte frames (sent in well under a
+			// millisecond) one fits the bucket and two the queue; the
+			// rest overflow. The queue drains in some 20 ms.
+			sh, err := faults.Shape(faults.Named(p.NameA), p.IfA, faults.ShapeConfig{Rate: 100_000, Burst: 2000, Limit: 3000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeFault(t, sh)
+			before := nstat(t, p, testnet.A)
+			src, dst := addrs(p, v6)
+			const n = 40
+			sport, err := faults.SendUDP(faults.Named(p.NameA), faults.UDPBurst{Src: src, Dst: netip.AddrPortFrom(dst, testPort), Count: n, Payload: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Packets still queued when the qdisc goes are freed as
+			// drops too: let it drain first.
+			if err := sh.WaitEmpty(2 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			st, err := sh.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sh.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if st.Drops == 0 || st.Drops+st.Sent != n {
+				t.Fatalf("ground truth: qdisc sent %d and dropped %d of %d", st.Sent, st.Drops, n)
+			}
+			// The socket is not told, but UDP counts what the qdisc
+			// refused.
+			expectTruth(t, "Udp(6).SndbufErrors", delta(before, nstat(t, p, testnet.A), "Udp.SndbufErrors", "Udp6.SndbufErrors"), st.Drops)
+			f := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "udp"}
+			expectDrops(t, tr, key(f, p.InodeA, false), st.Drops, "QDISC_DROP", "tx.queue")
 		}
-		before := nstat(t, p, testnet.A)
-		const n = 40
-		f := sendUDP(t, p, n, v6)
-		// Queued packets freed by deleting the qdisc would be drops too.
-		if err := sh.WaitEmpty(2 * time.Second); err != nil {
-			t.Fatal(err)
-		}
-		st, err := sh.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sh.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if st.Drops == 0 || st.Drops+st.Sent != n {
-			t.Fatalf("ground truth: qdisc sent %d and dropped %d of %d", st.Sent, st.Drops, n)
-		}
-		// The socket is not told, but UDP counts what the qdisc refused.
-		expectTruth(t, "Udp(6).SndbufErrors", delta(before, nstat(t, p, testnet.A), "Udp.SndbufErrors", "Udp6.SndbufErrors"), st.Drops)
-		expectDrops(t, snapshot(t, tr), key(f, p.InodeA, false), st.Drops, "QDISC_DROP", "tx.queue")
 	}
 }
 
 // A UDP server that stopped reading: SOCKET_RCVBUFF once its few-packet
 // buffer is full, after sock.rcv (the socket filter ran before the
 // enqueue failed).
-func TestDropSocketRcvbuf(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	p := testnet.NewPair(t)
-	tr := start(t, Config{})
-	for _, v6 := range []bool{false, true} {
-		src, dst := addrs(p, v6)
-		rx, err := faults.ListenStuck(faults.Named(p.NameB), netip.AddrPortFrom(dst, 0), 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		closeFault(t, rx)
-		const n = 30
-		sport, err := faults.SendUDP(faults.Named(p.NameA), faults.UDPBurst{Src: src, Dst: rx.Addr(), Count: n, Payload: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: rx.Addr().Port(), Proto: "udp"}
-		lost := dropped(t, rx)
-		if lost == 0 || lost >= n {
-			t.Fatalf("ground truth: Udp(6).RcvbufErrors grew by %d for %d datagrams", lost, n)
-		}
-		snap := snapshot(t, tr)
-		expectDrops(t, snap, key(f, p.InodeB, false), lost, "SOCKET_RCVBUFF", "sock.rcv")
-		// Every datagram passed the socket's filter, queued or not.
-		if c := snap.Flows[key(f, p.InodeB, false)]; c == nil || c.Packets[stage.SockRcv] != n {
-			t.Errorf("%v: sock.rcv should count all %d datagrams: %+v", f, n, c)
+func setupSocketRcvbuf(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
+	p := nw.pair(t)
+	return func(t *testing.T, tr *Tracer) {
+		for _, v6 := range []bool{false, true} {
+			src, dst := addrs(p, v6)
+			rx, err := faults.ListenStuck(faults.Named(p.NameB), netip.AddrPortFrom(dst, 0), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeFault(t, rx)
+			before := nstat(t, p, testnet.B)
+			const n = 30
+			sport, err := faults.SendUDP(faults.Named(p.NameA), faults.UDPBurst{Src: src, Dst: rx.Addr(), Count: n, Payload: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: rx.Addr().Port(), Proto: "udp"}
+			// How many fit is not known in advance. IP counts a packet
+			// delivered once UDP has returned, queued or dropped, so
+			// when all n are, the ground truth is final.
+			delivered := "Ip.InDelivers"
+			if v6 {
+				delivered = "Ip6.InDelivers"
+			}
+			waitTruth(t, delivered, func() uint64 { return delta(before, nstat(t, p, testnet.B), delivered) }, n)
+			lost := dropped(t, rx)
+			if lost == 0 || lost >= n {
+				t.Fatalf("ground truth: Udp(6).RcvbufErrors grew by %d for %d datagrams", lost, n)
+			}
+			expectDrops(t, tr, key(f, p.InodeB, false), lost, "SOCKET_RCVBUFF", "sock.rcv")
+			// Every datagram passed the socket filter, queued or not.
+			if c := snapshot(t, tr).Flows[key(f, p.InodeB, false)]; c == nil || c.Packets[stage.SockRcv] != n {
+				t.Errorf("%v: sock.rcv should count all %d datagrams: %+v", f, n, c)
+			}
 		}
 	}
 }
 
 // Datagrams to a port nobody listens on: NO_SOCKET in UDP's receive,
 // after l4.rcv.
-func TestDropUDPClosedPort(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	p := testnet.NewPair(t)
-	tr := start(t, Config{})
-	for _, v6 := range []bool{false, true} {
-		before := nstat(t, p, testnet.B)
-		const n = 11
-		f, err := testnet.UDPToClosedPort(p, testnet.A, n, 64, v6)
-		if err != nil {
-			t.Fatal(err)
+func setupUDPClosedPort(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
+	p := nw.pair(t)
+	return func(t *testing.T, tr *Tracer) {
+		for _, v6 := range []bool{false, true} {
+			before := nstat(t, p, testnet.B)
+			const n = 11
+			f, err := testnet.UDPToClosedPort(p, testnet.A, n, 64, v6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitTruth(t, "Udp(6).NoPorts", func() uint64 { return delta(before, nstat(t, p, testnet.B), "Udp.NoPorts", "Udp6.NoPorts") }, n)
+			expectDrops(t, tr, key(f, p.InodeB, false), n, "NO_SOCKET", "l4.rcv")
 		}
-		expectTruth(t, "Udp(6).NoPorts", delta(before, nstat(t, p, testnet.B), "Udp.NoPorts", "Udp6.NoPorts"), n)
-		expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, "NO_SOCKET", "l4.rcv")
 	}
 }
 
 // SYNs to a closed TCP port: each answered by a reset and dropped as
-// NO_SOCKET in tcp_v4_rcv/tcp_v6_rcv, after l4.rcv.
-func TestDropTCPClosedPort(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	p := testnet.NewPair(t)
-	tr := start(t, Config{})
-	for _, v6 := range []bool{false, true} {
-		src, dst := addrs(p, v6)
-		before := nstat(t, p, testnet.B)
-		const n = 5
-		var flows []testnet.Flow
-		for range n {
-			sport, err := faults.ConnectTCP(faults.Named(p.NameA), src, netip.AddrPortFrom(dst, testPort), time.Second)
-			if !errors.Is(err, unix.ECONNREFUSED) {
-				t.Fatalf("connect to a closed port: %v, want ECONNREFUSED", err)
+// NO_SOCKET in tcp_v4_rcv/tcp_v6_rcv, after l4.rcv. Each attempt gets a
+// source port from the kernel, which may hand the same one out again (a
+// refused connection leaves no TIME_WAIT), so attempts are counted per
+// flow.
+func setupTCPClosedPort(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
+	p := nw.pair(t)
+	return func(t *testing.T, tr *Tracer) {
+		for _, v6 := range []bool{false, true} {
+			src, dst := addrs(p, v6)
+			before := nstat(t, p, testnet.B)
+			const n = 5
+			attempts := map[testnet.Flow]uint64{}
+			for range n {
+				sport, err := faults.ConnectTCP(faults.Named(p.NameA), src, netip.AddrPortFrom(dst, testPort), time.Second)
+				if !errors.Is(err, unix.ECONNREFUSED) {
+					t.Fatalf("connect to a closed port: %v, want ECONNREFUSED", err)
+				}
+				attempts[testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "tcp"}]++
 			}
-			flows = append(flows, testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "tcp"})
-		}
-		expectTruth(t, "Tcp.OutRsts", delta(before, nstat(t, p, testnet.B), "Tcp.OutRsts"), n)
-		snap := snapshot(t, tr)
-		for _, f := range flows {
-			expectDrops(t, snap, key(f, p.InodeB, false), 1, "NO_SOCKET", "l4.rcv")
+			// The reset reached A, so B counted it.
+			expectTruth(t, "Tcp.OutRsts", delta(before, nstat(t, p, testnet.B), "Tcp.OutRsts"), n)
+			for f, syns := range attempts {
+				expectDrops(t, tr, key(f, p.InodeB, false), syns, "NO_SOCKET", "l4.rcv")
+			}
 		}
 	}
 }
@@ -322,73 +434,55 @@ func TestDropTCPClosedPort(t *testing.T) {
 // is IP_CSUM in ip_rcv_core (before PRE_ROUTING: last stage rx.core); bad
 // UDP/TCP checksums to a closed port are UDP_CSUM/TCP_CSUM in the
 // protocol's receive (after l4.rcv).
-func TestDropBadChecksums(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	p := testnet.NewPair(t)
+func setupBadChecksums(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
+	p := nw.pair(t)
 	in, err := faults.NewInjector(faults.Named(p.NameA), p.IfA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	closeFault(t, in)
-	tr := start(t, Config{})
-	for i, c := range []struct {
-		proto   faults.Proto
-		corrupt faults.Corruption
-		v6      bool
-		counter string
-		reason  string
-		stage   string
-	}{
-		{faults.UDP, faults.BadIPChecksum, false, "IpExt.InCsumErrors", "IP_CSUM", "rx.core"},
-		{faults.TCP, faults.BadIPChecksum, false, "IpExt.InCsumErrors", "IP_CSUM", "rx.core"},
-		{faults.UDP, faults.BadL4Checksum, false, "Udp.InCsumErrors", "UDP_CSUM", "l4.rcv"},
-		{faults.UDP, faults.BadL4Checksum, true, "Udp6.InCsumErrors", "UDP_CSUM", "l4.rcv"},
-		{faults.TCP, faults.BadL4Checksum, false, "Tcp.InCsumErrors", "TCP_CSUM", "l4.rcv"},
-		{faults.TCP, faults.BadL4Checksum, true, "Tcp.InCsumErrors", "TCP_CSUM", "l4.rcv"},
-	} {
-		src, dst := addrs(p, c.v6)
-		pkt := faults.Packet{
-			Src:     netip.AddrPortFrom(src, uint16(40000+i)),
-			Dst:     netip.AddrPortFrom(dst, testPort),
-			Proto:   c.proto,
-			Payload: 32,
-			Corrupt: c.corrupt,
+	return func(t *testing.T, tr *Tracer) {
+		for i, c := range []struct {
+			proto   faults.Proto
+			corrupt faults.Corruption
+			v6      bool
+			counter string
+			reason  string
+			stage   string
+		}{
+			{faults.UDP, faults.BadIPChecksum, false, "IpExt.InCsumErrors", "IP_CSUM", "rx.core"},
+			{faults.TCP, faults.BadIPChecksum, false, "IpExt.InCsumErrors", "IP_CSUM", "rx.core"},
+			{faults.UDP, faults.BadL4Checksum, false, "Udp.InCsumErrors", "UDP_CSUM", "l4.rcv"},
+			{faults.UDP, faults.BadL4Checksum, true, "Udp6.InCsumErrors", "UDP_CSUM", "l4.rcv"},
+			{faults.TCP, faults.BadL4Checksum, false, "Tcp.InCsumErrors", "TCP_CSUM", "l4.rcv"},
+			{faults.TCP, faults.BadL4Checksum, true, "Tcp.InCsumErrors", "TCP_CSUM", "l4.rcv"},
+		} {
+			src, dst := addrs(p, c.v6)
+			pkt := faults.Packet{
+				Src:     netip.AddrPortFrom(src, uint16(40000+i)),
+				Dst:     netip.AddrPortFrom(dst, testPort),
+				Proto:   c.proto,
+				Payload: 32,
+				Corrupt: c.corrupt,
+			}
+			before := nstat(t, p, testnet.B)
+			const n = 7
+			if err := in.Send(pkt, n); err != nil {
+				t.Fatal(err)
+			}
+			waitTruth(t, c.counter, func() uint64 { return delta(before, nstat(t, p, testnet.B), c.counter) }, n)
+			proto := map[faults.Proto]string{faults.UDP: "udp", faults.TCP: "tcp"}[c.proto]
+			f := testnet.Flow{Src: src, Dst: dst, Sport: pkt.Src.Port(), Dport: testPort, Proto: proto}
+			expectDrops(t, tr, key(f, p.InodeB, false), n, c.reason, c.stage)
 		}
-		before := nstat(t, p, testnet.B)
-		const n = 7
-		if err := in.Send(pkt, n); err != nil {
-			t.Fatal(err)
-		}
-		// The frames are queued to B's backlog; give its softirq a moment.
-		waitCounter(t, p, testnet.B, before, c.counter, n)
-		f := testnet.Flow{Src: src, Dst: dst, Sport: pkt.Src.Port(), Dport: testPort, Proto: map[faults.Proto]string{faults.UDP: "udp", faults.TCP: "tcp"}[c.proto]}
-		expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, c.reason, c.stage)
 	}
 }
 
-// waitCounter waits (bounded) until counter has grown by want in side's
-// namespace, and fails if it grows by anything else.
-func waitCounter(t *testing.T, p *testnet.Pair, side testnet.Side, before map[string]uint64, counter string, want uint64) {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for {
-		got := delta(before, nstat(t, p, side), counter)
-		if got == want {
-			return
-		}
-		if got > want || time.Now().After(deadline) {
-			t.Fatalf("ground truth: %s grew by %d, want %d", counter, got, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// Strict reverse-path filtering on B's veth and packets whose source
-// (inside 198.18.0.0/15, but in no subnet B can route back to) arrive
-// there: IP_RPFILTER in the input route lookup, after PRE_ROUTING (ip.rcv).
-func TestDropRPFilter(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	p := testnet.NewPair(t)
+// Strict reverse-path filtering on B's veth and packets from a source
+// inside 198.18.0.0/15 that B has no route back to: IP_RPFILTER in the
+// input route lookup, after PRE_ROUTING (ip.rcv).
+func setupRPFilter(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
+	p := nw.pair(t)
 	rp, err := faults.StrictRPFilter(faults.Named(p.NameB), p.IfB)
 	if err != nil {
 		t.Fatal(err)
@@ -399,79 +493,84 @@ func TestDropRPFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeFault(t, in)
-	tr := start(t, Config{})
-	// Same /15, another /24: B has no route to it at all.
-	a := p.A4.As4()
-	a[2] ^= 0x80
-	spoofed := netip.AddrFrom4(a)
-	pkt := faults.Packet{Src: netip.AddrPortFrom(spoofed, 40000), Dst: netip.AddrPortFrom(p.B4, testPort), Proto: faults.UDP, Payload: 32}
-	const n = 9
-	if err := in.Send(pkt, n); err != nil {
-		t.Fatal(err)
+	return func(t *testing.T, tr *Tracer) {
+		// Same /15, another /24.
+		a := p.A4.As4()
+		a[2] ^= 0x80
+		spoofed := netip.AddrFrom4(a)
+		pkt := faults.Packet{Src: netip.AddrPortFrom(spoofed, 40000), Dst: netip.AddrPortFrom(p.B4, testPort), Proto: faults.UDP, Payload: 32}
+		const n = 9
+		if err := in.Send(pkt, n); err != nil {
+			t.Fatal(err)
+		}
+		waitTruth(t, "TcpExt.IPReversePathFilter", func() uint64 { return dropped(t, rp) }, n)
+		f := testnet.Flow{Src: spoofed, Dst: p.B4, Sport: 40000, Dport: testPort, Proto: "udp"}
+		expectDrops(t, tr, key(f, p.InodeB, false), n, "IP_RPFILTER", "ip.rcv")
 	}
-	deadline := time.Now().Add(time.Second)
-	for dropped(t, rp) < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	expectTruth(t, "TcpExt.IPReversePathFilter", dropped(t, rp), n)
-	f := testnet.Flow{Src: spoofed, Dst: p.B4, Sport: 40000, Dport: testPort, Proto: "udp"}
-	expectDrops(t, snapshot(t, tr), key(f, p.InodeB, false), n, "IP_RPFILTER", "ip.rcv")
 }
 
 // Datagrams sent with TTL (hop limit) 1 through a router: R drops them as
-// IP_INHDR in ip_forward/ip6_forward, before the FORWARD hook, and answers
-// each with a time exceeded.
-func TestDropTTLExpired(t *testing.T) {
-	testnet.RequirePrivileged(t)
+// IP_INHDR in ip_forward/ip6_forward and answers each with a time
+// exceeded. Those checks come before the FORWARD hook, so with netfilter
+// hooks the last stage passed is ip.rcv, not ip.forward.
+func setupTTLExpired(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
 	c := testnet.NewChain(t)
-	tr := start(t, Config{})
-	for _, v6 := range []bool{false, true} {
-		src, dst := c.A4, c.B4
-		inHdr, timeExcds := "Ip.InHdrErrors", "Icmp.OutTimeExcds"
-		if v6 {
-			src, dst = c.A6, c.B6
-			inHdr, timeExcds = "Ip6.InHdrErrors", "Icmp6.OutTimeExcds"
+	return func(t *testing.T, tr *Tracer) {
+		for _, v6 := range []bool{false, true} {
+			src, dst := c.A4, c.B4
+			inHdr, timeExcds := "Ip.InHdrErrors", "Icmp.OutTimeExcds"
+			if v6 {
+				src, dst = c.A6, c.B6
+				inHdr, timeExcds = "Ip6.InHdrErrors", "Icmp6.OutTimeExcds"
+			}
+			before, err := c.Nstat(testnet.NodeR)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 8
+			b := faults.UDPBurst{Src: src, Dst: netip.AddrPortFrom(dst, testPort), Count: n, Payload: 100, TTL: 1}
+			sport, err := faults.SendUDP(faults.Named(c.NameA), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grown := func(name string) func() uint64 {
+				return func() uint64 {
+					after, err := c.Nstat(testnet.NodeR)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return delta(before, after, name)
+				}
+			}
+			waitTruth(t, inHdr, grown(inHdr), n)
+			waitTruth(t, timeExcds, grown(timeExcds), n)
+			f := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "udp"}
+			expectDrops(t, tr, key(f, c.InodeR, false), n, "IP_INHDR", "ip.rcv")
 		}
-		before, err := c.Nstat(testnet.NodeR)
-		if err != nil {
-			t.Fatal(err)
-		}
-		const n = 8
-		b := faults.UDPBurst{Src: src, Dst: netip.AddrPortFrom(dst, testPort), Count: n, Payload: 100, TTL: 1}
-		sport, err := faults.SendUDP(faults.Named(c.NameA), b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		after, err := c.Nstat(testnet.NodeR)
-		if err != nil {
-			t.Fatal(err)
-		}
-		expectTruth(t, inHdr, delta(before, after, inHdr), n)
-		expectTruth(t, timeExcds, delta(before, after, timeExcds), n)
-		f := testnet.Flow{Src: src, Dst: dst, Sport: sport, Dport: testPort, Proto: "udp"}
-		expectDrops(t, snapshot(t, tr), key(f, c.InodeR, false), n, "IP_INHDR", "ip.rcv")
 	}
 }
 
 // A healthy TCP connection loses nothing, in either direction, on either
 // side.
-func TestNoDropsHealthyTCP(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	p := testnet.NewPair(t)
-	tr := start(t, Config{})
-	for _, v6 := range []bool{false, true} {
-		f, err := testnet.TCP(p, testnet.A, 200000, v6)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap := snapshot(t, tr)
-		for _, ns := range []uint32{p.InodeA, p.InodeB} {
-			for _, rev := range []bool{false, true} {
-				k := key(f, ns, rev)
-				if snap.Flows[k] == nil {
-					t.Errorf("%v: no flow entry: the test saw nothing", k)
+func setupHealthyTCP(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
+	p := nw.pair(t)
+	return func(t *testing.T, tr *Tracer) {
+		for _, v6 := range []bool{false, true} {
+			f, err := testnet.TCP(p, testnet.A, 200000, v6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap := snapshot(t, tr)
+			for _, ns := range []uint32{p.InodeA, p.InodeB} {
+				for _, rev := range []bool{false, true} {
+					k := key(f, ns, rev)
+					if snap.Flows[k] == nil {
+						t.Errorf("%v: no flow entry: the tracer saw nothing", k)
+					}
+					if got := dropTotal(snap, k); got != 0 {
+						expectDrops(t, tr, k, 0, "", "") // names them
+					}
 				}
-				expectDrops(t, snap, k, 0, "", "")
 			}
 		}
 	}
