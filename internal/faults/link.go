@@ -47,4 +47,3 @@ func WaitLinkReady(ns Netns, ifname string, timeout time.Duration) error {
 		time.Sleep(time.Millisecond)
 	}
 }
-
