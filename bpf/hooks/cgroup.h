@@ -14,6 +14,6 @@ int cg_sock_rcv(struct __sk_buff *ctx)
 {
 	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
 
-	count_stage(skb, STAGE_SOCK_RCV, L3_AT_NETHDR, 0);
+	count_stage(skb, STAGE_SOCK_RCV, L3_AT_NETHDR, 0, 0);
 	return 1;
 }

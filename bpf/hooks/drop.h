@@ -171,7 +171,7 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 {
 	struct drop_key key = {};
 	struct pkt_meta meta = {.segs = 1};
-	enum verdict v = classify(skb, drop_l3_at(skb), 0, &key.flow, &meta);
+	enum verdict v = classify(skb, drop_l3_at(skb), 0, 0, &key.flow, &meta);
 	struct last_seen *ls;
 	__u64 *count;
 

@@ -12,28 +12,28 @@
 SEC("tp_btf/netif_rx")
 int BPF_PROG(tp_netif_rx, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0);
+	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0, 0);
 	return 0;
 }
 
 SEC("tp_btf/napi_gro_receive_entry")
 int BPF_PROG(tp_napi_gro_receive_entry, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0);
+	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0, 0);
 	return 0;
 }
 
 SEC("tp_btf/netif_receive_skb_entry")
 int BPF_PROG(tp_netif_receive_skb_entry, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0);
+	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0, 0);
 	return 0;
 }
 
 SEC("tp_btf/netif_receive_skb_list_entry")
 int BPF_PROG(tp_netif_receive_skb_list_entry, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0);
+	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0, 0);
 	return 0;
 }
 
@@ -41,14 +41,14 @@ int BPF_PROG(tp_netif_receive_skb_list_entry, struct sk_buff *skb)
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(tp_netif_receive_skb, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_CORE, L3_AT_DATA, 0);
+	count_stage(skb, STAGE_RX_CORE, L3_AT_DATA, 0, 0);
 	return 0;
 }
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(tp_net_dev_queue, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_TX_QUEUE, L3_AT_NETHDR, 0);
+	count_stage(skb, STAGE_TX_QUEUE, L3_AT_NETHDR, 0, 0);
 	return 0;
 }
 
@@ -87,7 +87,7 @@ int BPF_PROG(tp_net_dev_start_xmit, struct sk_buff *skb)
 	struct tx_inflight *slot = tx_slot(addr);
 	struct flow_key key = {};
 	struct pkt_meta meta = {};
-	enum verdict v = classify(skb, L3_AT_NETHDR, 0, &key, &meta);
+	enum verdict v = classify(skb, L3_AT_NETHDR, 0, 0, &key, &meta);
 
 	count_parsed(STAGE_TX_XMIT, v, &key, &meta);
 	if (v == VERDICT_COUNTED)

@@ -39,7 +39,8 @@ struct flt_rule {
 };
 
 struct config {
-	__u32 filter_netns; /* netns inode, 0 = any */
+	__u32 filter_netns;   /* netns inode, 0 = any */
+	__u32 filter_ifindex; /* device (in filter_netns), 0 = any */
 	__u32 nrules;       /* 0 = every packet passes */
 	struct flt_rule rules[MAX_RULES];
 	__u32 events_rate;  /* drop events per second per CPU, 0 = no event stream */

@@ -146,10 +146,10 @@ static __always_inline void count_parsed(enum stage st, enum verdict v, const st
 	__sync_fetch_and_add(&s->bytes[st], meta->bytes);
 }
 
-/* classify parses an skb and decides whether it is counted. netns is the
- * hook's own knowledge of the namespace (netfilter), or 0 to read it off
- * the skb. */
-static __always_inline enum verdict classify(struct sk_buff *skb, enum l3_at at, __u32 netns,
+/* classify parses an skb and decides whether it is counted. netns and
+ * ifindex are the hook's own knowledge of the namespace and device
+ * (netfilter, eth_type_trans), or 0 to read them off the skb. */
+static __always_inline enum verdict classify(struct sk_buff *skb, enum l3_at at, __u32 netns, __u32 ifindex,
 					     struct flow_key *key, struct pkt_meta *meta)
 {
 	int ret = parse_skb(skb, at, key, meta);
@@ -159,6 +159,14 @@ static __always_inline enum verdict classify(struct sk_buff *skb, enum l3_at at,
 	if (ret != PARSE_OK)
 		return VERDICT_MALFORMED;
 	key->netns = netns ? netns : skb_netns(skb);
+	if (CFG.filter_ifindex) {
+		/* -i: the device the packet is on at this stage; none (local
+		 * output before routing, a freed skb) does not match. */
+		if (!ifindex)
+			ifindex = BPF_CORE_READ(skb, dev, ifindex);
+		if (ifindex != CFG.filter_ifindex)
+			return VERDICT_FILTERED;
+	}
 	return filter_match(key) ? VERDICT_COUNTED : VERDICT_FILTERED;
 }
 
@@ -211,11 +219,12 @@ static __always_inline void remember(struct sk_buff *skb, enum stage st, const s
 	ls->key = *key;
 }
 
-static __always_inline void count_stage(struct sk_buff *skb, enum stage st, enum l3_at at, __u32 netns)
+static __always_inline void count_stage(struct sk_buff *skb, enum stage st, enum l3_at at, __u32 netns,
+					__u32 ifindex)
 {
 	struct flow_key key = {};
 	struct pkt_meta meta = {};
-	enum verdict v = classify(skb, at, netns, &key, &meta);
+	enum verdict v = classify(skb, at, netns, ifindex, &key, &meta);
 
 	count_parsed(st, v, &key, &meta);
 	if (v == VERDICT_COUNTED)

@@ -14,10 +14,11 @@ import (
 )
 
 type DropspotConfig struct {
-	_           structs.HostLayout
-	FilterNetns uint32
-	Nrules      uint32
-	Rules       [8]struct {
+	_             structs.HostLayout
+	FilterNetns   uint32
+	FilterIfindex uint32
+	Nrules        uint32
+	Rules         [8]struct {
 		_      structs.HostLayout
 		Npreds uint32
 		Preds  [8]struct {

@@ -33,6 +33,9 @@ type traceFlags struct {
 	host      string
 	port      uint16
 	netns     string
+	filterPID int
+	cgroup    string
+	iface     string
 	maxFlows  int
 	skipHooks []string
 	verbose   bool
@@ -44,6 +47,9 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.host, "host", "", "count only packets from or to this address")
 	fs.Uint16Var(&f.port, "port", 0, "count only TCP/UDP/SCTP packets from or to this port")
 	fs.StringVar(&f.netns, "netns", "", "count only this network namespace: /proc/PID/ns/net, /run/netns/NAME, NAME or inode:N")
+	fs.IntVar(&f.filterPID, "filter-pid", 0, "count only the network namespace of this process (a container's)")
+	fs.StringVar(&f.cgroup, "filter-cgroup", "", "count only the network namespace of the processes of this cgroup v2 directory (a container's)")
+	fs.StringVarP(&f.iface, "interface", "i", "", "count only packets on this device (of --netns, else of dropspot's own namespace) at each stage")
 	fs.IntVar(&f.maxFlows, "max-flows", tracer.DefaultMaxFlows, "flow directions held before the oldest are evicted (counted)")
 	fs.StringSliceVar(&f.skipHooks, "skip-hooks", nil, "hook families not to use: fentry, kprobe, tp_btf, netfilter, cgroup_skb")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log hook decisions to stderr")
@@ -128,10 +134,8 @@ func (f *traceFlags) tracerConfig(expr []string, stderr io.Writer) (tracer.Confi
 		return cfg, err
 	}
 	cfg.Filter.Program = prog
-	if f.netns != "" {
-		if cfg.Filter.Netns, err = flow.ParseNetns(f.netns); err != nil {
-			return cfg, err
-		}
+	if cfg.Filter.Netns, cfg.Filter.Ifindex, err = f.scope(); err != nil {
+		return cfg, err
 	}
 	kinds := []hookplan.Kind{hookplan.Fentry, hookplan.Kprobe, hookplan.Tracepoint, hookplan.Netfilter, hookplan.CgroupSKB}
 	for _, s := range f.skipHooks {
@@ -149,6 +153,49 @@ func (f *traceFlags) tracerConfig(expr []string, stderr io.Writer) (tracer.Confi
 		return cfg, fmt.Errorf("--max-flows must be at least 1")
 	}
 	return cfg, nil
+}
+
+// scope resolves the namespace and device flags to a netns inode and an
+// ifindex in it (0 = any).
+func (f *traceFlags) scope() (netns, ifindex uint32, err error) {
+	path := ""
+	set := 0
+	if f.netns != "" {
+		set++
+		if path, err = netnsPath(f.netns); err != nil {
+			return 0, 0, err
+		}
+	}
+	if f.filterPID != 0 {
+		set++
+		path = fmt.Sprintf("/proc/%d/ns/net", f.filterPID)
+	}
+	if f.cgroup != "" {
+		set++
+		if path, err = cgroupNetns(f.cgroup); err != nil {
+			return 0, 0, err
+		}
+	}
+	if set > 1 {
+		return 0, 0, fmt.Errorf("--netns, --filter-pid and --filter-cgroup each name a namespace: give one")
+	}
+	if path != "" {
+		if netns, err = flow.ParseNetns(path); err != nil {
+			return 0, 0, err
+		}
+	}
+	if f.iface != "" {
+		if path == "" {
+			path = "/proc/self/ns/net"
+			if netns, err = flow.ParseNetns(path); err != nil {
+				return 0, 0, err
+			}
+		}
+		if ifindex, err = interfaceIndex(path, f.iface); err != nil {
+			return 0, 0, err
+		}
+	}
+	return netns, ifindex, nil
 }
 
 // filterProgram compiles the expression ANDed with the shorthand flags

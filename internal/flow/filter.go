@@ -18,11 +18,12 @@ import (
 type Filter struct {
 	Program filter.Program // compiled filter expression; empty = everything
 	Netns   uint32         // 0 = any
+	Ifindex uint32         // device in Netns the packet is on at a stage, 0 = any
 }
 
 // Config is the filter as the BPF programs read it.
 func (f Filter) Config() bpf.DropspotConfig {
-	cfg := bpf.DropspotConfig{FilterNetns: f.Netns, Nrules: uint32(len(f.Program))}
+	cfg := bpf.DropspotConfig{FilterNetns: f.Netns, FilterIfindex: f.Ifindex, Nrules: uint32(len(f.Program))}
 	for i, rule := range f.Program {
 		cfg.Rules[i].Npreds = uint32(len(rule))
 		for j, p := range rule {

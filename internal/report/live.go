@@ -25,9 +25,10 @@ func NewLive(w io.Writer, rows int) *Live {
 func (l *Live) Frame(r *Report, now time.Time) error {
 	var b strings.Builder
 	b.WriteString("\x1b[H\x1b[2J") // home, clear
-	fmt.Fprintf(&b, "dropspot watch  %s elapsed  %d flow directions  evicted %d  unparsed %d\n",
+	o := r.Overflow
+	fmt.Fprintf(&b, "dropspot watch  %s elapsed  %d flow directions  evicted %d  unparsed %d  drops unrecorded %d  events lost %d\n",
 		time.Duration(r.DurationSeconds*float64(time.Second)).Truncate(time.Second),
-		len(r.Flows), r.Overflow.EvictedFlows, r.Overflow.Unparsed)
+		len(r.Flows), o.EvictedFlows, o.Unparsed, o.DropsUnrecorded, o.EventsLost)
 	var rates []string
 	for _, h := range r.Hooks {
 		n := r.Totals[h.Stage].Packets
@@ -51,10 +52,31 @@ func (l *Live) Frame(r *Report, now time.Time) error {
 	WriteText(&text, &sub, TextOptions{MaxFlows: fit})
 	lines := strings.SplitN(text.String(), "\n", 3)
 	if len(lines) == 3 {
-		b.WriteString(lines[2])
+		b.WriteString(highlight(lines[2]))
 	}
 	_, err := io.WriteString(l.w, b.String())
 	return err
+}
+
+// Terminal colours: drops red, losses yellow.
+const (
+	red    = "\x1b[31m"
+	yellow = "\x1b[33m"
+	reset  = "\x1b[0m"
+)
+
+// highlight colours the lines that tell of drops and losses.
+func highlight(text string) string {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		switch {
+		case strings.Contains(l, "✗"):
+			lines[i] = red + l + reset
+		case strings.HasPrefix(strings.TrimSpace(l), "lost between"):
+			lines[i] = yellow + l + reset
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // wrap joins items into lines no longer than width.

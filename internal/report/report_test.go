@@ -172,3 +172,45 @@ func TestDropsWithoutCounts(t *testing.T) {
 		t.Errorf("text report:\n%s", text.String())
 	}
 }
+
+// A saved JSON report renders again, as text and as a self-contained HTML
+// page, the same as the original.
+func TestReportRoundTrip(t *testing.T) {
+	in := flow.Key{Proto: 17, Src: a, Dst: b, Sport: 40000, Dport: 5300, Netns: 2}
+	snap := &flow.Snapshot{
+		Flows: map[flow.Key]*flow.Counts{in: counts(map[stage.Stage]uint64{stage.RxDriver: 10, stage.RxCore: 10,
+			stage.IPRcv: 10, stage.IPLocalIn: 10})},
+		Drops: []flow.Drop{{Flow: in, Stage: stage.IPLocalIn, HasStage: true, Location: 0x10, Packets: 10}},
+	}
+	orig := Build(snap, allHooks(), Namer{})
+	var saved, text1, text2, page bytes.Buffer
+	if err := WriteJSON(&saved, orig); err != nil {
+		t.Fatal(err)
+	}
+	WriteText(&text1, orig, TextOptions{})
+	back, err := ReadJSON(&saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	WriteText(&text2, back, TextOptions{})
+	if text1.String() != text2.String() {
+		t.Errorf("text differs after a JSON round trip:\n%s\nvs\n%s", text1.String(), text2.String())
+	}
+	if err := WriteHTML(&page, back); err != nil {
+		t.Fatal(err)
+	}
+	html := page.String()
+	for _, want := range []string{"ip.local_in", "width: 100%", "width: 0%", "UNKNOWN at 0x10: 10", "lost between ip.local_in and l4.rcv: 10"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	for _, banned := range []string{"http://", "https://", "<script", "src="} {
+		if strings.Contains(html, banned) {
+			t.Errorf("HTML must work offline but contains %q", banned)
+		}
+	}
+	if _, err := ReadJSON(strings.NewReader(`{"flows":[{"src":"nonsense"}]}`)); err == nil {
+		t.Error("a malformed report was accepted")
+	}
+}

@@ -235,3 +235,22 @@ func TestNetnsCreatedLater(t *testing.T) {
 	expect(t, snap, key(f, p.InodeA, false), n, sent)
 	expect(t, snap, key(f, p.InodeB, false), n, received, []stage.Stage{stage.SockRcv})
 }
+
+// -i: only packets on the given device of the given namespace count.
+func TestInterfaceFilter(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	tr := start(t, Config{Filter: flow.Filter{Netns: p.InodeB, Ifindex: uint32(p.IfindexB)}})
+	const n = 8
+	f, err := testnet.UDP(p, testnet.A, n, 50, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := snapshot(t, tr)
+	expect(t, snap, key(f, p.InodeB, false), n, received, []stage.Stage{stage.SockRcv})
+	for k := range snap.Flows {
+		if k.Netns != p.InodeB {
+			t.Errorf("flow of another namespace counted: %v", k)
+		}
+	}
+}
