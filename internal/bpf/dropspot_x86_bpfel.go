@@ -237,7 +237,6 @@ const (
 	DropspotProgCgSockRcv                  = "cg_sock_rcv"
 	DropspotProgFeIpForward                = "fe_ip_forward"
 	DropspotProgFeIpLocalIn                = "fe_ip_local_in"
-	DropspotProgFeIpLocalOut               = "fe_ip_local_out"
 	DropspotProgFeIpPostrouting            = "fe_ip_postrouting"
 	DropspotProgFeIpRcv                    = "fe_ip_rcv"
 	DropspotProgFeL4Rcv                    = "fe_l4_rcv"
@@ -246,7 +245,6 @@ const (
 	DropspotProgFeSockRcv                  = "fe_sock_rcv"
 	DropspotProgKpIpForward                = "kp_ip_forward"
 	DropspotProgKpIpLocalIn                = "kp_ip_local_in"
-	DropspotProgKpIpLocalOut               = "kp_ip_local_out"
 	DropspotProgKpIpPostrouting            = "kp_ip_postrouting"
 	DropspotProgKpIpRcv                    = "kp_ip_rcv"
 	DropspotProgKpL4Rcv                    = "kp_l4_rcv"
@@ -323,7 +321,6 @@ type DropspotProgramSpecs struct {
 	CgSockRcv                  *ebpf.ProgramSpec `ebpf:"cg_sock_rcv"`
 	FeIpForward                *ebpf.ProgramSpec `ebpf:"fe_ip_forward"`
 	FeIpLocalIn                *ebpf.ProgramSpec `ebpf:"fe_ip_local_in"`
-	FeIpLocalOut               *ebpf.ProgramSpec `ebpf:"fe_ip_local_out"`
 	FeIpPostrouting            *ebpf.ProgramSpec `ebpf:"fe_ip_postrouting"`
 	FeIpRcv                    *ebpf.ProgramSpec `ebpf:"fe_ip_rcv"`
 	FeL4Rcv                    *ebpf.ProgramSpec `ebpf:"fe_l4_rcv"`
@@ -332,7 +329,6 @@ type DropspotProgramSpecs struct {
 	FeSockRcv                  *ebpf.ProgramSpec `ebpf:"fe_sock_rcv"`
 	KpIpForward                *ebpf.ProgramSpec `ebpf:"kp_ip_forward"`
 	KpIpLocalIn                *ebpf.ProgramSpec `ebpf:"kp_ip_local_in"`
-	KpIpLocalOut               *ebpf.ProgramSpec `ebpf:"kp_ip_local_out"`
 	KpIpPostrouting            *ebpf.ProgramSpec `ebpf:"kp_ip_postrouting"`
 	KpIpRcv                    *ebpf.ProgramSpec `ebpf:"kp_ip_rcv"`
 	KpL4Rcv                    *ebpf.ProgramSpec `ebpf:"kp_l4_rcv"`
@@ -454,7 +450,6 @@ type DropspotPrograms struct {
 	CgSockRcv                  *ebpf.Program `ebpf:"cg_sock_rcv"`
 	FeIpForward                *ebpf.Program `ebpf:"fe_ip_forward"`
 	FeIpLocalIn                *ebpf.Program `ebpf:"fe_ip_local_in"`
-	FeIpLocalOut               *ebpf.Program `ebpf:"fe_ip_local_out"`
 	FeIpPostrouting            *ebpf.Program `ebpf:"fe_ip_postrouting"`
 	FeIpRcv                    *ebpf.Program `ebpf:"fe_ip_rcv"`
 	FeL4Rcv                    *ebpf.Program `ebpf:"fe_l4_rcv"`
@@ -463,7 +458,6 @@ type DropspotPrograms struct {
 	FeSockRcv                  *ebpf.Program `ebpf:"fe_sock_rcv"`
 	KpIpForward                *ebpf.Program `ebpf:"kp_ip_forward"`
 	KpIpLocalIn                *ebpf.Program `ebpf:"kp_ip_local_in"`
-	KpIpLocalOut               *ebpf.Program `ebpf:"kp_ip_local_out"`
 	KpIpPostrouting            *ebpf.Program `ebpf:"kp_ip_postrouting"`
 	KpIpRcv                    *ebpf.Program `ebpf:"kp_ip_rcv"`
 	KpL4Rcv                    *ebpf.Program `ebpf:"kp_l4_rcv"`
@@ -495,7 +489,6 @@ func (p *DropspotPrograms) Close() error {
 		p.CgSockRcv,
 		p.FeIpForward,
 		p.FeIpLocalIn,
-		p.FeIpLocalOut,
 		p.FeIpPostrouting,
 		p.FeIpRcv,
 		p.FeL4Rcv,
@@ -504,7 +497,6 @@ func (p *DropspotPrograms) Close() error {
 		p.FeSockRcv,
 		p.KpIpForward,
 		p.KpIpLocalIn,
-		p.KpIpLocalOut,
 		p.KpIpPostrouting,
 		p.KpIpRcv,
 		p.KpL4Rcv,
