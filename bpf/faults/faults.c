@@ -160,4 +160,50 @@ int fault_tc_drop(struct __sk_buff *skb)
 	return TCX_DROP; /* TC_ACT_SHOT */
 }
 
+/* XDP: the frame as the driver has it, read directly (bounds checked). */
+static __always_inline bool xdp_match(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 l4off = ETH_HLEN;
+	__be16 *ports;
+	__u8 proto;
+
+	if ((void *)(eth + 1) > end)
+		return false;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + ETH_HLEN;
+
+		if ((void *)(ip + 1) > end || ip->ihl < 5 || (bpf_ntohs(ip->frag_off) & IP_OFFSET_MASK))
+			return false;
+		proto = ip->protocol;
+		l4off += ip->ihl * 4;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > end)
+			return false;
+		proto = ip6->nexthdr;
+		l4off += sizeof(*ip6);
+	} else {
+		return false;
+	}
+	if (l4off > 128)
+		return false;
+	ports = data + l4off;
+	if ((void *)(ports + 2) > end)
+		return false;
+	return wanted(proto, ports[1]);
+}
+
+SEC("xdp")
+int fault_xdp_drop(struct xdp_md *ctx)
+{
+	if (!xdp_match(ctx))
+		return XDP_PASS;
+	count(1);
+	return XDP_DROP;
+}
+
 char LICENSE[] SEC("license") = "GPL";

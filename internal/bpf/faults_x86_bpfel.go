@@ -24,10 +24,11 @@ type FaultsFaultCfg struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	FaultsMapDropped      = "dropped"
-	FaultsProgFaultNfDrop = "fault_nf_drop"
-	FaultsProgFaultTcDrop = "fault_tc_drop"
-	FaultsVarCfg          = "cfg"
+	FaultsMapDropped       = "dropped"
+	FaultsProgFaultNfDrop  = "fault_nf_drop"
+	FaultsProgFaultTcDrop  = "fault_tc_drop"
+	FaultsProgFaultXdpDrop = "fault_xdp_drop"
+	FaultsVarCfg           = "cfg"
 )
 
 // LoadFaults returns the embedded CollectionSpec for Faults.
@@ -72,8 +73,9 @@ type FaultsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type FaultsProgramSpecs struct {
-	FaultNfDrop *ebpf.ProgramSpec `ebpf:"fault_nf_drop"`
-	FaultTcDrop *ebpf.ProgramSpec `ebpf:"fault_tc_drop"`
+	FaultNfDrop  *ebpf.ProgramSpec `ebpf:"fault_nf_drop"`
+	FaultTcDrop  *ebpf.ProgramSpec `ebpf:"fault_tc_drop"`
+	FaultXdpDrop *ebpf.ProgramSpec `ebpf:"fault_xdp_drop"`
 }
 
 // FaultsMapSpecs contains maps before they are loaded into the kernel.
@@ -130,14 +132,16 @@ type FaultsVariables struct {
 //
 // It can be passed to LoadFaultsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type FaultsPrograms struct {
-	FaultNfDrop *ebpf.Program `ebpf:"fault_nf_drop"`
-	FaultTcDrop *ebpf.Program `ebpf:"fault_tc_drop"`
+	FaultNfDrop  *ebpf.Program `ebpf:"fault_nf_drop"`
+	FaultTcDrop  *ebpf.Program `ebpf:"fault_tc_drop"`
+	FaultXdpDrop *ebpf.Program `ebpf:"fault_xdp_drop"`
 }
 
 func (p *FaultsPrograms) Close() error {
 	return _FaultsClose(
 		p.FaultNfDrop,
 		p.FaultTcDrop,
+		p.FaultXdpDrop,
 	)
 }
 

@@ -107,6 +107,16 @@ var scenario = []fault{
 			err = sendUDP(e, e.pair.A4, netip.AddrPortFrom(e.pair.B4, 7000), 100, 64)
 			return where{e.pair.InodeB, "udp", 7000, d.Dropped, "tc program counter"}, err
 		}},
+	{name: "XDP program dropping udp/7100", reason: "XDP_DROP", stage: "rx.driver",
+		run: func(e *env) (where, error) {
+			d, err := faults.DropXDP(e.b, e.pair.IfB, faults.UDP, 7100)
+			if err != nil {
+				return where{}, err
+			}
+			e.onClose(d.Close)
+			err = sendUDP(e, e.pair.A4, netip.AddrPortFrom(e.pair.B4, 7100), 60, 64)
+			return where{e.pair.InodeB, "udp", 7100, d.Dropped, "xdp program counter"}, err
+		}},
 	{name: "shaping qdisc overflowing", reason: "QDISC_DROP", stage: "tx.queue",
 		run: func(e *env) (where, error) {
 			sink, err := faults.ListenStuck(e.b, netip.AddrPortFrom(e.pair.B4, 8000), 4<<20)
