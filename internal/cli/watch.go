@@ -47,6 +47,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.host, "host", "", "count only packets from or to this address")
 	fs.Uint16Var(&f.port, "port", 0, "count only TCP/UDP/SCTP packets from or to this port")
 	fs.StringVar(&f.netns, "netns", "", "count only this network namespace: /proc/PID/ns/net, /run/netns/NAME, NAME or inode:N")
+	fs.StringVar(&f.netns, "filter-netns", "", "same as --netns (pwru's spelling)")
 	fs.IntVar(&f.filterPID, "filter-pid", 0, "count only the network namespace of this process (a container's)")
 	fs.StringVar(&f.cgroup, "filter-cgroup", "", "count only the network namespace of the processes of this cgroup v2 directory (a container's)")
 	fs.StringVarP(&f.iface, "interface", "i", "", "count only packets on this device (of --netns, else of dropspot's own namespace) at each stage")

@@ -57,7 +57,28 @@ func (n Namer) Name(d flow.Drop) Drop {
 		out.Stage = "unknown"
 	}
 	out.Explanation = dropreason.Explain(out.Reason)
+	if out.Reason == "NETFILTER_DROP" {
+		out.Netfilter = netfilterHook(out.Stage)
+	}
 	return out
+}
+
+// netfilterHook tells which netfilter hook a firewall drop happened in,
+// from the last stage passed (the stages are netfilter hooks at first or
+// last priority), and says plainly what is not observable.
+func netfilterHook(st string) string {
+	hook := map[string]string{
+		"rx.core":        "PRE_ROUTING",
+		"ip.rcv":         "PRE_ROUTING",
+		"ip.local_in":    "LOCAL_IN",
+		"ip.forward":     "FORWARD or POST_ROUTING",
+		"ip.local_out":   "LOCAL_OUT or POST_ROUTING",
+		"ip.postrouting": "POST_ROUTING",
+	}[st]
+	if hook == "" {
+		hook = "unknown hook"
+	}
+	return hook + "; table/chain/rule not observable without function tracing of the ruleset (nft_do_chain/ipt_do_table)"
 }
 
 // mergeDrops adds up drops that name the same (reason, stage, location)

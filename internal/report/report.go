@@ -65,6 +65,9 @@ type Drop struct {
 	// the location instead ("NOT_SPECIFIED", or "none" before 5.17).
 	KernelReason string `json:"kernel_reason,omitempty"`
 	Explanation  string `json:"explanation,omitempty"`
+	// Netfilter, for firewall drops: the netfilter hook(s) the drop's
+	// stage leaves possible, and what cannot be known.
+	Netfilter string `json:"netfilter,omitempty"`
 }
 
 // Loss is packets that passed From but not To, the next hooked stage of

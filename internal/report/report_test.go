@@ -214,3 +214,16 @@ func TestReportRoundTrip(t *testing.T) {
 		t.Error("a malformed report was accepted")
 	}
 }
+
+func TestNetfilterHookOfFirewallDrops(t *testing.T) {
+	for st, want := range map[string]string{
+		"ip.local_in":  "LOCAL_IN;",
+		"ip.rcv":       "PRE_ROUTING;",
+		"ip.local_out": "LOCAL_OUT or POST_ROUTING;",
+		"tx.done":      "unknown hook;",
+	} {
+		if got := netfilterHook(st); !strings.HasPrefix(got, want) || !strings.Contains(got, "not observable") {
+			t.Errorf("netfilterHook(%q) = %q", st, got)
+		}
+	}
+}

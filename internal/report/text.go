@@ -92,4 +92,7 @@ func writeDrop(b *strings.Builder, d Drop) {
 	if d.Explanation != "" {
 		fmt.Fprintf(b, "      %s\n", d.Explanation)
 	}
+	if d.Netfilter != "" {
+		fmt.Fprintf(b, "      netfilter hook: %s\n", d.Netfilter)
+	}
 }
