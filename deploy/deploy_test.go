@@ -732,6 +732,7 @@ var documented = map[string][]string{
 	"dropspot_stage_skipped_packets_total": {"stage", "why"},
 	"dropspot_netns_stage_packets":         {"netns", "netns_name", "stage"},
 	"dropspot_drops_total":                 {"netns", "netns_name", "stage", "reason"},
+	"dropspot_interface_drops_total":       {"netns", "netns_name", "interface", "reason"},
 	"dropspot_unparsed_drops_total":        {"kind", "reason"},
 	"dropspot_flow_stage_packets_total":    {"proto", "src", "sport", "dst", "dport", "netns", "stage"},
 	"dropspot_flow_lost_packets":           {"proto", "src", "sport", "dst", "dport", "netns", "from", "to"},

@@ -22,6 +22,8 @@ struct drop_key {
 	__u8 stage;   /* last stage the packet passed, or STAGE_NONE */
 	__u8 kind;    /* enum drop_kind */
 	__u16 pad;
+	__u32 ifindex; /* the skb's device when freed, 0 if none */
+	__u32 pad2;
 	__u64 location; /* address the skb was freed from */
 };
 
@@ -38,7 +40,6 @@ struct {
 struct drop_event {
 	__u64 time_ns; /* bpf_ktime_get_ns */
 	struct drop_key key;
-	__u32 ifindex;
 	__s32 stack_id; /* into stacks, or negative */
 	__u32 segs;
 	__u32 caplen;  /* bytes of packet that follow, from the IP header */
@@ -147,7 +148,6 @@ static __always_inline void emit_event(void *ctx, struct sk_buff *skb, const str
 		return;
 	buf->e.time_ns = bpf_ktime_get_ns();
 	buf->e.key = *key;
-	buf->e.ifindex = BPF_CORE_READ(skb, dev, ifindex);
 	buf->e.stack_id = CFG.events_stack ? bpf_get_stackid(ctx, &stacks, 0) : -1;
 	buf->e.segs = meta->segs;
 	buf->e.origlen = meta->bytes;
@@ -179,6 +179,7 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 		return;
 	key.reason = reason;
 	key.location = location;
+	key.ifindex = BPF_CORE_READ(skb, dev, ifindex);
 	key.stage = STAGE_NONE;
 	if (v == VERDICT_NOT_IP || v == VERDICT_MALFORMED) {
 		__builtin_memset(&key.flow, 0, sizeof(key.flow));

@@ -110,6 +110,7 @@ func TestServeThroughPrometheus(t *testing.T) {
 		fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,netns_name=%q,stage="rx.core"}`, ns, p.NameB):             delivered + refused,
 		fmt.Sprintf(`dropspot_flow_lost_packets{netns=%q,dport="%d",from="l4.rcv",to="sock.rcv"}`, ns, closed.Dport): refused,
 		`count(dropspot_hook_info)`: 13,
+		fmt.Sprintf(`dropspot_interface_drops_total{netns=%q,interface=%q,reason="NO_SOCKET"}`, ns, p.IfB): refused,
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for expr, want := range checks {

@@ -55,12 +55,12 @@ type DropspotDropEvent struct {
 	_       structs.HostLayout
 	TimeNs  uint64
 	Key     DropspotDropKey
-	Ifindex uint32
 	StackId int32
 	Segs    uint32
 	Caplen  uint32
 	Origlen uint32
 	Pad     uint32
+	_       [4]byte
 }
 
 type DropspotDropKey struct {
@@ -70,6 +70,8 @@ type DropspotDropKey struct {
 	Stage    uint8
 	Kind     uint8
 	Pad      uint16
+	Ifindex  uint32
+	Pad2     uint32
 	_        [4]byte
 	Location uint64
 }

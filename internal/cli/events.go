@@ -13,6 +13,7 @@ import (
 
 	"github.com/dropspot/dropspot/internal/capture"
 	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/nsname"
 	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/tracer"
 )
@@ -85,7 +86,7 @@ func (s *sinks) close() error {
 // consumeEvents sends every drop event to the sinks until ctx ends, or
 // until limit events (if limit > 0), then calls done.
 func consumeEvents(ctx context.Context, t *tracer.Tracer, names report.Namer, s *sinks, limit uint64, done func()) error {
-	ifnames := newIfnameCache()
+	ifnames := nsname.NewIfnames()
 	var (
 		seen uint64
 		werr error
@@ -99,7 +100,7 @@ func consumeEvents(ctx context.Context, t *tracer.Tracer, names report.Namer, s 
 		named := names.Name(d)
 		ifname := ""
 		if d.Kind == flow.DropOfFlow {
-			ifname = ifnames.lookup(d.Flow.Netns, ev.Ifindex)
+			ifname = ifnames.Lookup(d.Flow.Netns, ev.Ifindex)
 		}
 		if s.json != nil {
 			werr = errors.Join(werr, s.json.Encode(newEventLine(ev, named, ifname, names)))

@@ -61,6 +61,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.NewCollector(t, metrics.Options{
 		TopFlows: *topFlows, MinInterval: time.Second, Names: names, NetnsNames: nsname.Scan,
+		Ifname: nsname.NewIfnames().Lookup,
 	}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{

@@ -31,13 +31,14 @@ type Drop struct {
 	Reason   uint32 // the running kernel's enum skb_drop_reason value; 0 = none given
 	Stage    stage.Stage
 	HasStage bool   // false: no hooked stage saw the packet before the drop
+	Ifindex  uint32 // the packet's device when freed (in Flow.Netns), 0 if none
 	Location uint64 // kernel address the packet was freed from
 	Packets  uint64
 }
 
 // DropFromBPF converts a drop key (as in the map and in events).
 func DropFromBPF(k bpf.DropspotDropKey, packets uint64) Drop {
-	d := Drop{Kind: DropKind(k.Kind), Reason: k.Reason, Location: k.Location, Packets: packets}
+	d := Drop{Kind: DropKind(k.Kind), Reason: k.Reason, Ifindex: k.Ifindex, Location: k.Location, Packets: packets}
 	if d.Kind == DropOfFlow {
 		d.Flow = FromBPF(k.Flow)
 	}

@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
@@ -31,6 +32,7 @@ var (
 	stageSkipped   = desc("stage_skipped_packets_total", "Frames a stage saw but did not count in a flow, by why.", "stage", "why")
 	netnsPackets   = desc("netns_stage_packets", "Packets per network namespace and stage, summed over the flows now in the table (falls when flows are evicted, hence a gauge).", "netns", "netns_name", "stage")
 	drops          = desc("drops_total", "Kernel drops of flow packets by namespace, last stage passed and reason.", "netns", "netns_name", "stage", "reason")
+	ifaceDrops     = desc("interface_drops_total", "Kernel drops of flow packets by the device the packet was on when freed (\"none\" if it had none), and reason.", "netns", "netns_name", "interface", "reason")
 	unparsedDrops  = desc("unparsed_drops_total", "Kernel drops of packets that parse into no flow.", "kind", "reason")
 	flowPackets    = desc("flow_stage_packets_total", "Per-stage packets of the top-K flow directions by loss.", append(flowLabels, "stage")...)
 	flowLost       = desc("flow_lost_packets", "Largest loss along the path of each top-K flow direction.", append(flowLabels, "from", "to")...)
@@ -59,6 +61,9 @@ type Options struct {
 	MinInterval time.Duration
 	Names       report.Namer
 	NetnsNames  func() map[uint32]string
+	// Ifname names a device of a namespace ("" if unknown); nil leaves
+	// devices as ifN.
+	Ifname func(netns, ifindex uint32) string
 }
 
 // Collector is a prometheus.Collector over a Source.
@@ -78,12 +83,15 @@ func NewCollector(src Source, opts Options) *Collector {
 	if opts.NetnsNames == nil {
 		opts.NetnsNames = func() map[uint32]string { return nil }
 	}
+	if opts.Ifname == nil {
+		opts.Ifname = func(uint32, uint32) string { return "" }
+	}
 	return &Collector{src: src, opts: opts}
 }
 
 // Describe sends every descriptor the collector may emit.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{stagePackets, stageBytes, stageSkipped, netnsPackets, drops, unparsedDrops,
+	for _, d := range []*prometheus.Desc{stagePackets, stageBytes, stageSkipped, netnsPackets, drops, ifaceDrops, unparsedDrops,
 		flowPackets, flowLost, flows, flowsCreated, flowsEvicted, overflow, hookInfo, netnsHooked, scrapeDuration} {
 		ch <- d
 	}
@@ -147,15 +155,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ns            uint32
 		stage, reason string
 	}
+	type ifDrop struct {
+		ns, ifindex uint32
+		reason      string
+	}
 	perNs := map[nsStage]uint64{}
 	perDrop := map[nsDrop]uint64{}
+	perIf := map[ifDrop]uint64{}
 	for _, f := range r.Flows {
 		for s, n := range f.Stages {
 			perNs[nsStage{f.Netns, s}] += n
 		}
 		for _, d := range f.Drops {
 			perDrop[nsDrop{f.Netns, d.Stage, d.Reason}] += d.Count
+			perIf[ifDrop{f.Netns, d.Ifindex, d.Reason}] += d.Count
 		}
+	}
+	for k, n := range perIf {
+		id, name := nsLabel(k.ns)
+		counter(ifaceDrops, n, id, name, c.ifname(k.ns, k.ifindex), k.reason)
 	}
 	for k, n := range perNs {
 		id, name := nsLabel(k.ns)
@@ -184,6 +202,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(overflow, v, kind)
 	}
 	c.collectTopFlows(ch, r)
+}
+
+func (c *Collector) ifname(ns, ifindex uint32) string {
+	if ifindex == 0 {
+		return "none"
+	}
+	if name := c.opts.Ifname(ns, ifindex); name != "" {
+		return name
+	}
+	return fmt.Sprintf("if%d", ifindex)
 }
 
 // collectTopFlows emits per-flow series for the K flow directions with the
@@ -216,12 +244,13 @@ func (c *Collector) collectTopFlows(ch chan<- prometheus.Metric, r *report.Repor
 
 // SeriesBound is the most series a scrape can carry, for the docs: fixed
 // families, per-namespace families and the top-K flows.
-func SeriesBound(namespaces, reasons, topFlows int) int {
+func SeriesBound(namespaces, interfaces, reasons, topFlows int) int {
 	stages := int(stage.Count)
 	return stages*5 + // stage packets, bytes, skipped x3
 		stages + // hook info
 		namespaces*stages + // per-namespace packets
 		namespaces*stages*reasons + // drops
+		interfaces*reasons + // drops per device
 		2*reasons + // unparsed drops
 		topFlows*(stages+1) + // per-flow
 		3 + 5 + 2 // flows, created, evicted, overflow kinds, netns_hooked, scrape duration

@@ -59,7 +59,7 @@ func source() *fakeSource {
 	k, c := lossyFlow(40000, 10, 4)
 	snap := &flow.Snapshot{
 		Flows: map[flow.Key]*flow.Counts{k: c},
-		Drops: []flow.Drop{{Flow: k, Stage: stage.IPLocalIn, HasStage: true, Packets: 6}},
+		Drops: []flow.Drop{{Flow: k, Stage: stage.IPLocalIn, HasStage: true, Ifindex: 4, Packets: 6}},
 	}
 	snap.Totals[stage.IPRcv] = flow.StageTotals{Packets: 10, Bytes: 1000, Filtered: 2}
 	snap.Overflow = flow.Overflow{FlowsCreated: 3, FlowsEvicted: 2}
@@ -67,11 +67,20 @@ func source() *fakeSource {
 }
 
 func TestFamilies(t *testing.T) {
-	c := NewCollector(source(), Options{TopFlows: 5, NetnsNames: func() map[uint32]string { return map[uint32]string{7: "blue"} }})
+	c := NewCollector(source(), Options{TopFlows: 5, NetnsNames: func() map[uint32]string { return map[uint32]string{7: "blue"} },
+		Ifname: func(ns, ifindex uint32) string {
+			if ns == 7 && ifindex == 4 {
+				return "veth-b"
+			}
+			return ""
+		}})
 	want := `
 # HELP dropspot_drops_total Kernel drops of flow packets by namespace, last stage passed and reason.
 # TYPE dropspot_drops_total counter
 dropspot_drops_total{netns="7",netns_name="blue",reason="UNKNOWN",stage="ip.local_in"} 6
+# HELP dropspot_interface_drops_total Kernel drops of flow packets by the device the packet was on when freed ("none" if it had none), and reason.
+# TYPE dropspot_interface_drops_total counter
+dropspot_interface_drops_total{interface="veth-b",netns="7",netns_name="blue",reason="UNKNOWN"} 6
 # HELP dropspot_flow_lost_packets Largest loss along the path of each top-K flow direction.
 # TYPE dropspot_flow_lost_packets gauge
 dropspot_flow_lost_packets{dport="9999",dst="198.18.0.2",from="ip.local_in",netns="7",proto="udp",sport="40000",src="198.18.0.1",to="l4.rcv"} 6
@@ -87,7 +96,7 @@ dropspot_stage_skipped_packets_total{stage="ip.rcv",why="filtered"} 2
 dropspot_stage_skipped_packets_total{stage="ip.rcv",why="malformed"} 0
 dropspot_stage_skipped_packets_total{stage="ip.rcv",why="not_ip"} 0
 `
-	names := []string{"dropspot_drops_total", "dropspot_flow_lost_packets", "dropspot_flows_evicted_total", "dropspot_netns_hooked"}
+	names := []string{"dropspot_drops_total", "dropspot_interface_drops_total", "dropspot_flow_lost_packets", "dropspot_flows_evicted_total", "dropspot_netns_hooked"}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
@@ -140,7 +149,7 @@ func TestSeriesBounded(t *testing.T) {
 		t.Errorf("per-flow series = %d, want %d", perFlow, topK*(int(stage.Count)+1))
 	}
 	total := testutil.CollectAndCount(c)
-	if bound := SeriesBound(1, 1, topK); total > bound {
+	if bound := SeriesBound(1, 1, 1, topK); total > bound {
 		t.Errorf("%d series exceed the documented bound %d", total, bound)
 	}
 }

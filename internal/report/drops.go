@@ -29,7 +29,7 @@ func (n Namer) Location(addr uint64) string {
 // Name names one flow.Drop: reason (classified by location when the
 // kernel gave none), stage, location.
 func (n Namer) Name(d flow.Drop) Drop {
-	out := Drop{Count: d.Packets, Location: n.Location(d.Location)}
+	out := Drop{Count: d.Packets, Location: n.Location(d.Location), Ifindex: d.Ifindex}
 	fn := ""
 	if n.Symbols != nil {
 		fn, _, _ = n.Symbols.Symbolize(d.Location)
@@ -87,7 +87,7 @@ func mergeDrops(in []Drop) []Drop {
 	var out []Drop
 	for _, d := range in {
 		i := slices.IndexFunc(out, func(o Drop) bool {
-			return o.Reason == d.Reason && o.Stage == d.Stage && o.Location == d.Location
+			return o.Reason == d.Reason && o.Stage == d.Stage && o.Location == d.Location && o.Ifindex == d.Ifindex
 		})
 		if i >= 0 {
 			out[i].Count += d.Count

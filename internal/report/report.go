@@ -61,6 +61,7 @@ type Drop struct {
 	Stage    string `json:"stage"` // last stage passed; "unknown" if none saw it
 	Location string `json:"location"`
 	Count    uint64 `json:"count"`
+	Ifindex  uint32 `json:"ifindex,omitempty"` // device when freed, in the flow's namespace
 	// KernelReason is what the kernel said when Reason was derived from
 	// the location instead ("NOT_SPECIFIED", or "none" before 5.17).
 	KernelReason string `json:"kernel_reason,omitempty"`

@@ -63,7 +63,7 @@ func (t *Tracer) Events(ctx context.Context, fn func(DropEvent)) error {
 		ev := DropEvent{
 			Time:    bootToWall.Add(time.Duration(raw.TimeNs)),
 			Drop:    flow.DropFromBPF(raw.Key, uint64(raw.Segs)),
-			Ifindex: raw.Ifindex,
+			Ifindex: raw.Key.Ifindex,
 			OrigLen: raw.Origlen,
 		}
 		if raw.Caplen > 0 {
