@@ -27,8 +27,11 @@ struct drop_key {
 	__u64 location; /* address the skb was freed from */
 };
 
+/* LRU, like the flow table: a long-running exporter must keep recording
+ * new drops after a port scan has filled the table; the entries pushed out
+ * are counted (created - present). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct drop_key);
 	__type(value, __u64);
@@ -200,6 +203,8 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 			counter_inc(COUNTER_DROPS_UNRECORDED);
 			goto event;
 		}
+		if (!err)
+			counter_inc(COUNTER_DROP_ENTRIES_CREATED);
 		count = bpf_map_lookup_elem(&drops, &key);
 	}
 	if (count)

@@ -29,5 +29,6 @@ enum counter {
 	COUNTER_DROPS_UNRECORDED,   /* drop seen but its (flow, reason, location) entry could not be stored */
 	COUNTER_EVENTS_LOST,        /* drop events the ring buffer had no room for */
 	COUNTER_EVENTS_THROTTLED,   /* drop events over the --events-rate budget */
+	COUNTER_DROP_ENTRIES_CREATED, /* drop table entries made (evicted = made - present) */
 	NR_COUNTERS,
 };

@@ -42,13 +42,14 @@ type DropspotConfig struct {
 type DropspotCounter uint32
 
 const (
-	DropspotCounterCOUNTER_FLOWS_CREATED      DropspotCounter = 0
-	DropspotCounterCOUNTER_FLOW_CREATE_FAILED DropspotCounter = 1
-	DropspotCounterCOUNTER_TX_DONE_UNMATCHED  DropspotCounter = 2
-	DropspotCounterCOUNTER_DROPS_UNRECORDED   DropspotCounter = 3
-	DropspotCounterCOUNTER_EVENTS_LOST        DropspotCounter = 4
-	DropspotCounterCOUNTER_EVENTS_THROTTLED   DropspotCounter = 5
-	DropspotCounterNR_COUNTERS                DropspotCounter = 6
+	DropspotCounterCOUNTER_FLOWS_CREATED        DropspotCounter = 0
+	DropspotCounterCOUNTER_FLOW_CREATE_FAILED   DropspotCounter = 1
+	DropspotCounterCOUNTER_TX_DONE_UNMATCHED    DropspotCounter = 2
+	DropspotCounterCOUNTER_DROPS_UNRECORDED     DropspotCounter = 3
+	DropspotCounterCOUNTER_EVENTS_LOST          DropspotCounter = 4
+	DropspotCounterCOUNTER_EVENTS_THROTTLED     DropspotCounter = 5
+	DropspotCounterCOUNTER_DROP_ENTRIES_CREATED DropspotCounter = 6
+	DropspotCounterNR_COUNTERS                  DropspotCounter = 7
 )
 
 type DropspotDropEvent struct {

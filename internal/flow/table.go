@@ -32,7 +32,8 @@ type Overflow struct {
 	FlowsEvicted     uint64 // made but pushed out of the full table (LRU)
 	FlowCreateFailed uint64 // packets counted in stage totals but in no flow
 	TxDoneUnmatched  uint64 // driver verdicts for skbs whose start_xmit was not seen
-	DropsUnrecorded  uint64 // drops whose entry could not be stored (drop table full)
+	DropsUnrecorded  uint64 // drops whose entry could not be stored
+	DropsEvicted     uint64 // drop entries pushed out of the full drop table (LRU)
 	EventsLost       uint64 // drop events the ring buffer had no room for
 	EventsThrottled  uint64 // drop events over the rate limit
 }
@@ -109,6 +110,9 @@ func Read(m Maps) (*Snapshot, error) {
 		DropsUnrecorded:  counters[bpf.DropspotCounterCOUNTER_DROPS_UNRECORDED],
 		EventsLost:       counters[bpf.DropspotCounterCOUNTER_EVENTS_LOST],
 		EventsThrottled:  counters[bpf.DropspotCounterCOUNTER_EVENTS_THROTTLED],
+	}
+	if made, n := counters[bpf.DropspotCounterCOUNTER_DROP_ENTRIES_CREATED], uint64(len(s.Drops)); made > n {
+		s.Overflow.DropsEvicted = made - n
 	}
 	if n := uint64(len(s.Flows)); s.Overflow.FlowsCreated > n {
 		s.Overflow.FlowsEvicted = s.Overflow.FlowsCreated - n

@@ -197,7 +197,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(flowsEvicted, o.EvictedFlows)
 	for kind, v := range map[string]uint64{
 		"flow_create_failed": o.FlowCreateFailed, "tx_done_unmatched": o.TxDoneUnmatched,
-		"drops_unrecorded": o.DropsUnrecorded, "events_lost": o.EventsLost, "events_throttled": o.EventsThrottled,
+		"drops_unrecorded": o.DropsUnrecorded, "drops_evicted": o.DropsEvicted,
+		"events_lost": o.EventsLost, "events_throttled": o.EventsThrottled,
 	} {
 		counter(overflow, v, kind)
 	}
@@ -253,5 +254,5 @@ func SeriesBound(namespaces, interfaces, reasons, topFlows int) int {
 		interfaces*reasons + // drops per device
 		2*reasons + // unparsed drops
 		topFlows*(stages+1) + // per-flow
-		3 + 5 + 2 // flows, created, evicted, overflow kinds, netns_hooked, scrape duration
+		3 + 6 + 2 // flows, created, evicted, overflow kinds, netns_hooked, scrape duration
 }

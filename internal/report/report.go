@@ -105,6 +105,7 @@ type Overflow struct {
 	FlowCreateFailed uint64 `json:"flow_create_failed"`
 	TxDoneUnmatched  uint64 `json:"tx_done_unmatched"`
 	DropsUnrecorded  uint64 `json:"drops_unrecorded"`
+	DropsEvicted     uint64 `json:"drops_evicted"` // drop entries pushed out of the full drop table
 	EventsLost       uint64 `json:"events_lost"`
 	EventsThrottled  uint64 `json:"events_throttled"`
 	FlowsCreated     uint64 `json:"flows_created"`
@@ -142,6 +143,7 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 	r.Overflow.FlowCreateFailed = o.FlowCreateFailed
 	r.Overflow.TxDoneUnmatched = o.TxDoneUnmatched
 	r.Overflow.DropsUnrecorded = o.DropsUnrecorded
+	r.Overflow.DropsEvicted = o.DropsEvicted
 	r.Overflow.FlowsCreated = o.FlowsCreated
 	r.Overflow.EventsLost = o.EventsLost
 	r.Overflow.EventsThrottled = o.EventsThrottled
