@@ -94,9 +94,9 @@ struct {
  * (receive before __netif_receive_skb_core resets it). */
 static __always_inline enum l3_at drop_l3_at(struct sk_buff *skb)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	unsigned char *data = BPF_CORE_READ(skb, data);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
+	unsigned char *head = skb->head;
+	unsigned char *data = skb->data;
+	__u16 nh = skb->network_header;
 	__s64 d = data - head;
 	__u8 v;
 
@@ -162,7 +162,7 @@ static __always_inline void emit_event(void *ctx, struct sk_buff *skb, const str
 		/* A no-op for the value, but a bound the verifier can see: the
 		 * compiler would drop a plain C mask after the clamp above. */
 		asm volatile("%[v] &= 2047" : [v] "+r"(caplen));
-		if (bpf_probe_read_kernel(buf->packet, caplen, BPF_CORE_READ(skb, head) + meta->l3_off))
+		if (bpf_probe_read_kernel(buf->packet, caplen, skb->head + meta->l3_off))
 			caplen = 0;
 	}
 	buf->e.caplen = caplen;
@@ -182,7 +182,7 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 		return;
 	key.reason = reason;
 	key.location = location;
-	key.ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	key.ifindex = skb->dev ? skb->dev->ifindex : 0;
 	key.stage = STAGE_NONE;
 	if (v == VERDICT_NOT_IP || v == VERDICT_MALFORMED) {
 		__builtin_memset(&key.flow, 0, sizeof(key.flow));

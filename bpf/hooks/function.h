@@ -22,7 +22,7 @@
 	SEC("kprobe/" #fn)                                                                         \
 	int BPF_KPROBE(kp_##name, struct sk_buff *skb)                                             \
 	{                                                                                          \
-		count_stage(skb, st, L3_AT_NETHDR, 0, 0);                                             \
+		count_stage_probe(skb, st, L3_AT_NETHDR, 0, 0);                                             \
 		return 0;                                                                          \
 	}
 
@@ -37,7 +37,7 @@
 	SEC("kprobe/" #fn)                                                                         \
 	int BPF_KPROBE(kp_##name, struct sock *sk, struct sk_buff *skb)                            \
 	{                                                                                          \
-		count_stage(skb, st, L3_AT_NETHDR, 0, 0);                                             \
+		count_stage_probe(skb, st, L3_AT_NETHDR, 0, 0);                                             \
 		return 0;                                                                          \
 	}
 
@@ -46,13 +46,13 @@
 	SEC("fentry/" #fn)                                                                         \
 	int BPF_PROG(fe_##name, struct net *net, struct sock *sk, struct sk_buff *skb)             \
 	{                                                                                          \
-		count_stage(skb, st, L3_AT_NETHDR, BPF_CORE_READ(net, ns.inum), 0);                   \
+		count_stage(skb, st, L3_AT_NETHDR, net->ns.inum, 0);                   \
 		return 0;                                                                          \
 	}                                                                                          \
 	SEC("kprobe/" #fn)                                                                         \
 	int BPF_KPROBE(kp_##name, struct net *net, struct sock *sk, struct sk_buff *skb)           \
 	{                                                                                          \
-		count_stage(skb, st, L3_AT_NETHDR, BPF_CORE_READ(net, ns.inum), 0);                   \
+		count_stage_probe(skb, st, L3_AT_NETHDR, BPF_CORE_READ(net, ns.inum), 0);                   \
 		return 0;                                                                          \
 	}
 
@@ -61,14 +61,14 @@
 SEC("fentry/eth_type_trans")
 int BPF_PROG(fe_rx_driver, struct sk_buff *skb, struct net_device *dev)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_MAC, dev_netns(dev), BPF_CORE_READ(dev, ifindex));
+	count_stage(skb, STAGE_RX_DRIVER, L3_AT_MAC, dev_netns(true, dev), dev->ifindex);
 	return 0;
 }
 
 SEC("kprobe/eth_type_trans")
 int BPF_KPROBE(kp_rx_driver, struct sk_buff *skb, struct net_device *dev)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_MAC, dev_netns(dev), BPF_CORE_READ(dev, ifindex));
+	count_stage_probe(skb, STAGE_RX_DRIVER, L3_AT_MAC, dev_netns(false, dev), BPF_CORE_READ(dev, ifindex));
 	return 0;
 }
 
@@ -78,9 +78,10 @@ static __always_inline void count_pskb(struct sk_buff **pskb)
 {
 	struct sk_buff *skb;
 
+	/* Read through a pointer: a plain address, not a typed pointer. */
 	if (bpf_probe_read_kernel(&skb, sizeof(skb), pskb) || !skb)
 		return;
-	count_stage(skb, STAGE_RX_CORE, L3_AT_DATA, 0, 0);
+	count_stage_probe(skb, STAGE_RX_CORE, L3_AT_DATA, 0, 0);
 }
 
 SEC("fentry/__netif_receive_skb_core")

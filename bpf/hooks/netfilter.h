@@ -12,14 +12,14 @@
 static __always_inline int nf_count(struct bpf_nf_ctx *ctx, enum stage st)
 {
 	struct sk_buff *skb = ctx->skb;
-	__u32 netns = BPF_CORE_READ(ctx, state, net, ns.inum);
+	__u32 netns = ctx->state->net->ns.inum;
 	/* The device the hook is about: in on receive, out on output
 	 * (LOCAL_OUT knows it from the route before skb->dev is set). */
-	struct net_device *dev = BPF_CORE_READ(ctx, state, in);
+	struct net_device *dev = ctx->state->in;
 
 	if (!dev)
-		dev = BPF_CORE_READ(ctx, state, out);
-	count_stage(skb, st, L3_AT_NETHDR, netns, dev ? BPF_CORE_READ(dev, ifindex) : 0);
+		dev = ctx->state->out;
+	count_stage(skb, st, L3_AT_NETHDR, netns, dev ? dev->ifindex : 0);
 	return NF_ACCEPT;
 }
 

@@ -30,7 +30,7 @@ static __always_inline int selftest(struct __sk_buff *ctx, enum l3_at at)
 	struct selftest_result r = {};
 	__u32 zero = 0;
 
-	r.ret = parse_skb(skb, at, &r.key, &r.meta);
+	r.ret = parse_skb(true, skb, at, &r.key, &r.meta);
 	r.matched = r.ret == PARSE_OK && filter_match(&r.key);
 	bpf_map_update_elem(&parse_results, &zero, &r, BPF_ANY);
 	return 0;

@@ -149,25 +149,32 @@ static __always_inline void count_parsed(enum stage st, enum verdict v, const st
 /* classify parses an skb and decides whether it is counted. netns and
  * ifindex are the hook's own knowledge of the namespace and device
  * (netfilter, eth_type_trans), or 0 to read them off the skb. */
-static __always_inline enum verdict classify(struct sk_buff *skb, enum l3_at at, __u32 netns, __u32 ifindex,
-					     struct flow_key *key, struct pkt_meta *meta)
+static __always_inline enum verdict classify_access(bool btf, struct sk_buff *skb, enum l3_at at, __u32 netns,
+						    __u32 ifindex, struct flow_key *key, struct pkt_meta *meta)
 {
-	int ret = parse_skb(skb, at, key, meta);
+	int ret = parse_skb(btf, skb, at, key, meta);
 
 	if (ret == PARSE_NOT_IP)
 		return VERDICT_NOT_IP;
 	if (ret != PARSE_OK)
 		return VERDICT_MALFORMED;
-	key->netns = netns ? netns : skb_netns(skb);
+	key->netns = netns ? netns : skb_netns(btf, skb);
 	if (CFG.filter_ifindex) {
 		/* -i: the device the packet is on at this stage; none (local
 		 * output before routing, a freed skb) does not match. */
 		if (!ifindex)
-			ifindex = BPF_CORE_READ(skb, dev, ifindex);
+			ifindex = KREAD(btf, skb->dev->ifindex, skb, dev, ifindex);
 		if (ifindex != CFG.filter_ifindex)
 			return VERDICT_FILTERED;
 	}
 	return filter_match(key) ? VERDICT_COUNTED : VERDICT_FILTERED;
+}
+
+/* classify for hooks holding a BTF-typed skb (all but kprobes). */
+static __always_inline enum verdict classify(struct sk_buff *skb, enum l3_at at, __u32 netns, __u32 ifindex,
+					     struct flow_key *key, struct pkt_meta *meta)
+{
+	return classify_access(true, skb, at, netns, ifindex, key, meta);
 }
 
 /* ptr_addr is a pointer's value as a plain number: the verifier forbids
@@ -219,14 +226,29 @@ static __always_inline void remember(struct sk_buff *skb, enum stage st, const s
 	ls->key = *key;
 }
 
-static __always_inline void count_stage(struct sk_buff *skb, enum stage st, enum l3_at at, __u32 netns,
-					__u32 ifindex)
+static __always_inline void count_stage_access(bool btf, struct sk_buff *skb, enum stage st, enum l3_at at,
+					       __u32 netns, __u32 ifindex)
 {
 	struct flow_key key = {};
 	struct pkt_meta meta = {};
-	enum verdict v = classify(skb, at, netns, ifindex, &key, &meta);
+	enum verdict v = classify_access(btf, skb, at, netns, ifindex, &key, &meta);
 
 	count_parsed(st, v, &key, &meta);
 	if (v == VERDICT_COUNTED)
 		remember(skb, st, &key);
+}
+
+/* count_stage: for hooks holding a BTF-typed skb (tracepoints, fentry,
+ * netfilter, cgroup_skb). */
+static __always_inline void count_stage(struct sk_buff *skb, enum stage st, enum l3_at at, __u32 netns,
+					__u32 ifindex)
+{
+	count_stage_access(true, skb, st, at, netns, ifindex);
+}
+
+/* count_stage_probe: for kprobes, whose skb is a plain address. */
+static __always_inline void count_stage_probe(struct sk_buff *skb, enum stage st, enum l3_at at, __u32 netns,
+					      __u32 ifindex)
+{
+	count_stage_access(false, skb, st, at, netns, ifindex);
 }
