@@ -33,12 +33,26 @@ type NetnsWatcher struct {
 	log    *slog.Logger
 
 	mu    sync.Mutex
-	links map[uint64][]link.Link // by namespace inode
+	links map[uint64]*nsLinks // by namespace inode
+}
+
+// nsLinks are the links made in one namespace. The cookie tells that
+// namespace from a later one that reuses its inode number (nsfs reuses
+// them): links of a dead namespace must not pass for hooks of a new one.
+type nsLinks struct {
+	cookie uint64 // SO_NETNS_COOKIE (5.14+), 0 if the kernel has none
+	links  []link.Link
+}
+
+func (n *nsLinks) close() {
+	for _, l := range n.links {
+		l.Close()
+	}
 }
 
 // NewNetnsWatcher returns a watcher for the given probes; call Sync.
 func NewNetnsWatcher(probes []*nfProbe, log *slog.Logger) *NetnsWatcher {
-	return &NetnsWatcher{probes: probes, log: log, links: map[uint64][]link.Link{}}
+	return &NetnsWatcher{probes: probes, log: log, links: map[uint64]*nsLinks{}}
 }
 
 // Count is the number of namespaces hooked.
@@ -67,10 +81,16 @@ func (w *NetnsWatcher) Sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for ino, path := range found {
-		if _, ok := w.links[ino]; ok {
-			continue
+		if old, ok := w.links[ino]; ok {
+			cookie, err := netnsCookie(path)
+			if err != nil || cookie == old.cookie {
+				continue
+			}
+			// Same inode, another namespace: the old one died.
+			old.close()
+			delete(w.links, ino)
 		}
-		links, err := w.attachIn(path)
+		hooked, err := w.attachIn(path)
 		if err != nil {
 			if ino == self {
 				return err
@@ -79,28 +99,47 @@ func (w *NetnsWatcher) Sync() error {
 			w.log.Warn("cannot hook network namespace", "netns", ino, "path", path, "err", err)
 			continue
 		}
-		w.links[ino] = links
+		w.links[ino] = hooked
 		w.log.Debug("hooked network namespace", "netns", ino, "path", path)
 	}
-	for ino, links := range w.links {
+	for ino, hooked := range w.links {
 		if _, ok := found[ino]; ok {
 			continue
 		}
-		for _, l := range links {
-			l.Close()
-		}
+		hooked.close()
 		delete(w.links, ino)
 		w.log.Debug("network namespace gone", "netns", ino)
 	}
 	return nil
 }
 
-// attachIn enters the namespace at path on a locked OS thread, attaches
-// every probe there and comes back.
-func (w *NetnsWatcher) attachIn(path string) ([]link.Link, error) {
-	target, err := os.Open(path)
+// attachIn attaches every probe in the namespace at path.
+func (w *NetnsWatcher) attachIn(path string) (*nsLinks, error) {
+	hooked := &nsLinks{}
+	err := inNetns(path, func() error {
+		hooked.cookie, _ = currentNetnsCookie()
+		for _, p := range w.probes {
+			l, err := p.attachHere()
+			if err != nil {
+				hooked.close()
+				return err
+			}
+			hooked.links = append(hooked.links, l...)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
+	}
+	return hooked, nil
+}
+
+// inNetns runs fn on a locked OS thread inside the namespace at path and
+// comes back.
+func inNetns(path string, fn func() error) error {
+	target, err := os.Open(path)
+	if err != nil {
+		return err
 	}
 	defer target.Close()
 
@@ -108,37 +147,47 @@ func (w *NetnsWatcher) attachIn(path string) ([]link.Link, error) {
 	orig, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
 		runtime.UnlockOSThread()
-		return nil, err
+		return err
 	}
 	defer orig.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("enter %s: %w", path, err)
+		return fmt.Errorf("enter %s: %w", path, err)
 	}
-	var links []link.Link
-	var attachErr error
-	for _, p := range w.probes {
-		l, err := p.attachHere()
-		if err != nil {
-			attachErr = err
-			break
-		}
-		links = append(links, l...)
-	}
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+	err = fn()
+	if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr != nil {
 		// The thread is stuck in the wrong namespace: leave it locked so
 		// the runtime throws it away with this goroutine.
-		attachErr = errors.Join(attachErr, fmt.Errorf("return from %s: %w", path, err))
-	} else {
-		runtime.UnlockOSThread()
+		return errors.Join(err, fmt.Errorf("return from %s: %w", path, serr))
 	}
-	if attachErr != nil {
-		for _, l := range links {
-			l.Close()
-		}
-		return nil, attachErr
+	runtime.UnlockOSThread()
+	return err
+}
+
+// netnsCookie is the cookie of the namespace at path.
+func netnsCookie(path string) (uint64, error) {
+	var cookie uint64
+	err := inNetns(path, func() error {
+		var err error
+		cookie, err = currentNetnsCookie()
+		return err
+	})
+	return cookie, err
+}
+
+// currentNetnsCookie is the calling thread's namespace cookie, unique for
+// the life of the system (unlike the inode number).
+func currentNetnsCookie() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
 	}
-	return links, nil
+	defer unix.Close(fd)
+	v, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if err != nil {
+		return 0, fmt.Errorf("SO_NETNS_COOKIE: %w", err)
+	}
+	return v, nil
 }
 
 // Run re-syncs when a named namespace appears or vanishes, and every
@@ -167,10 +216,8 @@ func (w *NetnsWatcher) Run(ctx context.Context) {
 func (w *NetnsWatcher) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for ino, links := range w.links {
-		for _, l := range links {
-			l.Close()
-		}
+	for ino, hooked := range w.links {
+		hooked.close()
 		delete(w.links, ino)
 	}
 }
