@@ -132,25 +132,10 @@ func (c *Chain) Do(n Node, fn func() error) error {
 // Nstat returns the SNMP counters of node's namespace, as Nstat does for a
 // Pair.
 func (c *Chain) Nstat(n Node) (map[string]uint64, error) {
-	counters := make(map[string]uint64)
-	err := c.Do(n, func() error {
-		for _, f := range []struct {
-			path  string
-			parse func([]byte, map[string]uint64) error
-		}{
-			{"/proc/thread-self/net/snmp", parseHeaderValue},
-			{"/proc/thread-self/net/netstat", parseHeaderValue},
-			{"/proc/thread-self/net/snmp6", parseNameValue},
-		} {
-			data, err := os.ReadFile(f.path)
-			if err != nil {
-				return err
-			}
-			if err := f.parse(data, counters); err != nil {
-				return fmt.Errorf("%s: %w", f.path, err)
-			}
-		}
-		return nil
+	var counters map[string]uint64
+	err := c.Do(n, func() (err error) {
+		counters, err = readCounters()
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("testnet: counters of %s: %w", c.Name(n), err)

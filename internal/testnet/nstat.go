@@ -15,8 +15,21 @@ import (
 // Note that the Tcp.* counters count IPv4 and IPv6 together; Udp/Udp6,
 // Ip/Ip6 and Icmp/Icmp6 are separate.
 func Nstat(p *Pair, side Side) (map[string]uint64, error) {
+	var counters map[string]uint64
+	err := p.Do(side, func() (err error) {
+		counters, err = readCounters()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("testnet: counters of %s: %w", p.name(side), err)
+	}
+	return counters, nil
+}
+
+// readCounters reads the SNMP counters of the calling thread's namespace.
+func readCounters() (map[string]uint64, error) {
 	counters := make(map[string]uint64)
-	files := []struct {
+	for _, f := range []struct {
 		path  string
 		parse func([]byte, map[string]uint64) error
 	}{
@@ -25,21 +38,14 @@ func Nstat(p *Pair, side Side) (map[string]uint64, error) {
 		{"/proc/thread-self/net/snmp", parseHeaderValue},
 		{"/proc/thread-self/net/netstat", parseHeaderValue},
 		{"/proc/thread-self/net/snmp6", parseNameValue},
-	}
-	err := p.Do(side, func() error {
-		for _, f := range files {
-			data, err := os.ReadFile(f.path)
-			if err != nil {
-				return err
-			}
-			if err := f.parse(data, counters); err != nil {
-				return fmt.Errorf("%s: %w", f.path, err)
-			}
+	} {
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("testnet: counters of %s: %w", p.name(side), err)
+		if err := f.parse(data, counters); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.path, err)
+		}
 	}
 	return counters, nil
 }
