@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is a child process the harness started; only these are ever
+// signalled, by pid.
+type proc struct {
+	name  string
+	cmd   *exec.Cmd
+	done  chan struct{}
+	err   error
+	start time.Time
+}
+
+var (
+	liveMu sync.Mutex
+	live   = map[*proc]bool{}
+)
+
+func startProc(name string, cmd *exec.Cmd) (*proc, error) {
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), start: time.Now()}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	liveMu.Lock()
+	live[p] = true
+	liveMu.Unlock()
+	go func() {
+		p.err = cmd.Wait()
+		liveMu.Lock()
+		delete(live, p)
+		liveMu.Unlock()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends sig, waits up to timeout, then SIGKILLs.
+func (p *proc) stop(sig syscall.Signal, timeout time.Duration) error {
+	if p.exited() {
+		return p.err
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop within %v after %v: killed", p.name, timeout, sig)
+	}
+}
+
+// wait waits for the process to end by itself, killing it after timeout.
+func (p *proc) wait(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s ran past %v: killed", p.name, timeout)
+	}
+}
+
+// stopAll ends every child still running (interrupt, then kill).
+func stopAll() {
+	liveMu.Lock()
+	ps := make([]*proc, 0, len(live))
+	for p := range live {
+		ps = append(ps, p)
+	}
+	liveMu.Unlock()
+	for _, p := range ps {
+		_ = p.stop(syscall.SIGINT, 5*time.Second)
+	}
+}
+
+// lineWaiter reads a child's stdout until a line containing want shows
+// (or EOF), then drains the rest in the background.
+func lineWaiter(r io.Reader, want string) <-chan string {
+	ch := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		var seen []string
+		found := false
+		for sc.Scan() {
+			line := sc.Text()
+			if !found {
+				seen = append(seen, line)
+				if strings.Contains(line, want) {
+					found = true
+					ch <- line
+				}
+			}
+		}
+		if !found {
+			ch <- "EOF: " + strings.Join(lastN(seen, 5), " | ")
+		}
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	return ch
+}
+
+func lastN(s []string, n int) []string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func run(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// runJSON runs a command with a time bound and decodes its stdout.
+func runJSON(timeout time.Duration, v any, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	p, err := startProc(name, cmd)
+	if err != nil {
+		return err
+	}
+	data, _ := io.ReadAll(out)
+	if err := p.wait(timeout); err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, tail(stderr.String(), 400))
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: bad JSON output: %v: %s", name, err, tail(string(data), 400))
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// ownedBPF lists the BPF program and map ids a process holds fds for.
+func ownedBPF(pid int) (progs, maps []int) {
+	dir := fmt.Sprintf("/proc/%d/fdinfo", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil
+	}
+	seenP, seenM := map[int]bool{}, map[int]bool{}
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			id, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				continue
+			}
+			switch strings.TrimSpace(k) {
+			case "prog_id":
+				seenP[id] = true
+			case "map_id":
+				seenM[id] = true
+			}
+		}
+	}
+	for id := range seenP {
+		progs = append(progs, id)
+	}
+	for id := range seenM {
+		maps = append(maps, id)
+	}
+	sort.Ints(progs)
+	sort.Ints(maps)
+	return progs, maps
+}
+
+// verifiedInsns reads verified_insns of a program from its owner's fdinfo.
+func verifiedInsns(pid int) map[int]int {
+	out := map[int]int{}
+	dir := fmt.Sprintf("/proc/%d/fdinfo", pid)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		id, vi := -1, -1
+		for _, line := range strings.Split(string(data), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				continue
+			}
+			switch strings.TrimSpace(k) {
+			case "prog_id":
+				id = n
+			case "verified_insns":
+				vi = n
+			}
+		}
+		if id >= 0 && vi >= 0 {
+			out[id] = vi
+		}
+	}
+	return out
+}
+
+type bpfProg struct {
+	ID         int      `json:"id"`
+	Type       flexType `json:"type"`
+	Name       string   `json:"name"`
+	RunTimeNS  uint64   `json:"run_time_ns"`
+	RunCnt     uint64   `json:"run_cnt"`
+	Recursion  uint64   `json:"recursion_misses"`
+	BytesXlat  int      `json:"bytes_xlated"`
+	BytesJited int      `json:"bytes_jited"`
+}
+
+type bpfMap struct {
+	ID         int      `json:"id"`
+	Type       flexType `json:"type"`
+	Name       string   `json:"name"`
+	MaxEntries int      `json:"max_entries"`
+	ValueSize  int      `json:"bytes_value"`
+	KeySize    int      `json:"bytes_key"`
+	Memlock    uint64   `json:"bytes_memlock"`
+}
+
+// bpftoolJSON runs bpftool -j, retrying: a program or map that goes
+// away while bpftool walks the ids (other people's tests come and go)
+// cuts its output short.
+func bpftoolJSON(v any, args ...string) error {
+	var err error
+	for try := 0; try < 8; try++ {
+		if err = runJSON(60*time.Second, v, "bpftool", append([]string{"-j"}, args...)...); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+func bpftoolProgs() (map[int]bpfProg, error) {
+	var list []bpfProg
+	if err := bpftoolJSON(&list, "prog", "show"); err != nil {
+		return nil, err
+	}
+	m := make(map[int]bpfProg, len(list))
+	for _, p := range list {
+		m[p.ID] = p
+	}
+	return m, nil
+}
+
+func bpftoolMaps() (map[int]bpfMap, error) {
+	var list []bpfMap
+	if err := bpftoolJSON(&list, "map", "show"); err != nil {
+		return nil, err
+	}
+	m := make(map[int]bpfMap, len(list))
+	for _, p := range list {
+		m[p.ID] = p
+	}
+	return m, nil
+}
+
+// summary is a sample's median and spread.
+type summary struct {
+	N      int     `json:"n"`
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+func summarize(xs []float64) summary {
+	if len(xs) == 0 {
+		return summary{}
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return summary{N: len(s), Median: med, Min: s[0], Max: s[len(s)-1]}
+}
+
+// flexType is bpftool's "type": a name, or a number for types newer than
+// the bpftool (netfilter is 32 for bpftool 7.1).
+type flexType string
+
+func (t *flexType) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*t = flexType(s)
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*t = flexType(fmt.Sprintf("type %d", n))
+	return nil
+}
