@@ -75,7 +75,7 @@ struct {
 
 static __always_inline struct tx_inflight *tx_slot(__u64 skb)
 {
-	__u32 idx = (skb >> 8) % TX_SLOTS;
+	__u32 idx = skb_slot(skb, TX_SLOTS);
 
 	return bpf_map_lookup_elem(&tx_inflight, &idx);
 }

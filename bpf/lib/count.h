@@ -207,9 +207,16 @@ struct {
 	__type(value, struct last_seen);
 } last_seen SEC(".maps");
 
+/* skb_slot picks a per-CPU slot for an skb address (skbs are slab
+ * objects, so the low bits carry no information). */
+static __always_inline __u32 skb_slot(__u64 skb, __u32 slots)
+{
+	return (skb >> 8) % slots;
+}
+
 static __always_inline struct last_seen *last_seen_slot(__u64 skb)
 {
-	__u32 idx = (skb >> 8) % LAST_SEEN_SLOTS;
+	__u32 idx = skb_slot(skb, LAST_SEEN_SLOTS);
 
 	return bpf_map_lookup_elem(&last_seen, &idx);
 }

@@ -8,8 +8,6 @@ import (
 	"math"
 	"strings"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/dropspot/dropspot/internal/stage"
 )
 
@@ -166,22 +164,4 @@ func Candidates() []Candidate {
 	add(Candidate{Stage: stage.Drops, Kind: Tracepoint, Probes: []Probe{{Program: "tp_kfree_skb", Target: "kfree_skb"}}})
 	add(Candidate{Stage: stage.Drops, Kind: Tracepoint, Probes: []Probe{{Program: "tp_kfree_skb_noreason", Target: "kfree_skb(no reason)"}}})
 	return all
-}
-
-// Programs lists every program name the candidates use; a test checks
-// each exists in the BPF object.
-func programs(cands []Candidate) map[string]bool {
-	names := map[string]bool{}
-	for _, c := range cands {
-		for _, p := range c.Probes {
-			names[p.Program] = true
-		}
-	}
-	return names
-}
-
-// progType is the program type a kind loads as, for sanity checks.
-var progType = map[Kind]ebpf.ProgramType{
-	Fentry: ebpf.Tracing, Tracepoint: ebpf.Tracing, Kprobe: ebpf.Kprobe,
-	Netfilter: ebpf.Netfilter, CgroupSKB: ebpf.CGroupSKB,
 }

@@ -3,6 +3,8 @@ package hookplan
 import (
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/dropspot/dropspot/internal/bpf"
 	"github.com/dropspot/dropspot/internal/stage"
 )
@@ -45,4 +47,21 @@ func TestCandidateNames(t *testing.T) {
 			t.Errorf("ip.rcv fentry candidate is %q", c.Name())
 		}
 	}
+}
+
+// programs lists every program name the candidates use.
+func programs(cands []Candidate) map[string]bool {
+	names := map[string]bool{}
+	for _, c := range cands {
+		for _, p := range c.Probes {
+			names[p.Program] = true
+		}
+	}
+	return names
+}
+
+// progType is the program type a kind loads as, for sanity checks.
+var progType = map[Kind]ebpf.ProgramType{
+	Fentry: ebpf.Tracing, Tracepoint: ebpf.Tracing, Kprobe: ebpf.Kprobe,
+	Netfilter: ebpf.Netfilter, CgroupSKB: ebpf.CGroupSKB,
 }

@@ -47,9 +47,8 @@ func (l *Live) Frame(r *Report, now time.Time) error {
 
 	// Each flow block takes up to four lines.
 	fit := max(1, (l.rows-6)/4)
-	sub := *r
 	var text strings.Builder
-	WriteText(&text, &sub, TextOptions{MaxFlows: fit})
+	WriteText(&text, r, TextOptions{MaxFlows: fit})
 	lines := strings.SplitN(text.String(), "\n", 3)
 	if len(lines) == 3 {
 		b.WriteString(highlight(lines[2]))
