@@ -62,12 +62,22 @@ func (w *NetnsWatcher) Count() int {
 	return len(w.links)
 }
 
-// Has reports whether the namespace with this inode is hooked.
-func (w *NetnsWatcher) Has(ino uint64) bool {
+// Has reports whether the namespace at path is hooked: the one there now,
+// not a dead one whose inode it reuses and whose links Sync has yet to
+// drop.
+func (w *NetnsWatcher) Has(path string) bool {
+	ino, err := netnsInode(path)
+	if err != nil {
+		return false
+	}
+	cookie, err := netnsCookie(path)
+	if err != nil {
+		return false
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, ok := w.links[ino]
-	return ok
+	hooked, ok := w.links[ino]
+	return ok && hooked.cookie == cookie
 }
 
 // Sync attaches to namespaces not yet hooked and drops the links of those

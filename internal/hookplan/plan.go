@@ -141,10 +141,10 @@ func (p *Plan) Namespaces() int {
 	return p.netns.Count()
 }
 
-// NetnsHooked reports whether the per-namespace hooks cover the namespace
-// with this inode (always true when the plan has no per-namespace hooks).
-func (p *Plan) NetnsHooked(ino uint64) bool {
-	return p.netns == nil || p.netns.Has(ino)
+// NetnsHooked reports whether the per-namespace hooks cover the network
+// namespace at path (always true when the plan has no per-namespace hooks).
+func (p *Plan) NetnsHooked(path string) bool {
+	return p.netns == nil || p.netns.Has(path)
 }
 
 // Hooked reports whether a stage has a hook.

@@ -242,7 +242,7 @@ func TestNetnsCreatedLater(t *testing.T) {
 	go tr.Watch(ctx)
 	p := testnet.NewPair(t)
 	deadline := time.Now().Add(5 * time.Second)
-	for !tr.Plan.NetnsHooked(uint64(p.InodeA)) || !tr.Plan.NetnsHooked(uint64(p.InodeB)) {
+	for !tr.Plan.NetnsHooked("/run/netns/"+p.NameA) || !tr.Plan.NetnsHooked("/run/netns/"+p.NameB) {
 		if time.Now().After(deadline) {
 			t.Fatal("new namespaces not hooked within 5s")
 		}
