@@ -612,9 +612,9 @@ func TestResources(t *testing.T) {
 		}
 	}
 	// The Go heap is capped by GOMEMLIMIT; the BPF maps come on top of it in
-	// the same cgroup on kernels >= 5.11: ~8 MiB + 12 MiB per CPU for the
-	// default flow table, ~4 MiB for the rest. Leave room for Go's non-heap
-	// memory and the maps of a 32-CPU node.
+	// the same cgroup on kernels >= 5.11: 65536 × 288 B = 18 MiB for the
+	// default flow table (one shared value, whatever the CPU count), ~4 MiB
+	// for the rest. Leave room for Go's non-heap memory.
 	goLimit := 0.0
 	for _, e := range m.container(t).Env {
 		if e.Name == "GOMEMLIMIT" {
@@ -625,10 +625,10 @@ func TestResources(t *testing.T) {
 		t.Fatal("no GOMEMLIMIT: the heap of a full flow table would grow to twice its live size")
 	}
 	const mib = 1 << 20
-	maps := func(cpus float64) float64 { return (8 + 12*cpus + 4) * mib }
-	if lim := quantity(t, r.Limits["memory"]); lim < goLimit+64*mib+maps(32) {
-		t.Errorf("memory limit %s: below GOMEMLIMIT + 64 MiB + the maps of a 32-CPU node (%.0f MiB)",
-			r.Limits["memory"], (goLimit+64*mib+maps(32))/mib)
+	const maps = (18 + 4) * mib
+	if lim := quantity(t, r.Limits["memory"]); lim < goLimit+64*mib+maps {
+		t.Errorf("memory limit %s: below GOMEMLIMIT + 64 MiB + the maps (%.0f MiB)",
+			r.Limits["memory"], (goLimit+64*mib+maps)/mib)
 	}
 	if req := quantity(t, r.Requests["memory"]); req < goLimit {
 		t.Errorf("memory request %s below GOMEMLIMIT: a full flow table uses that much", r.Requests["memory"])

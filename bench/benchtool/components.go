@@ -58,12 +58,12 @@ func componentsMain(args []string) error {
 	mkMap := func(t ebpf.MapType, name string, key, val uint32) (*ebpf.Map, error) {
 		return ebpf.NewMap(&ebpf.MapSpec{Name: name, Type: t, KeySize: key, ValueSize: val, MaxEntries: 65536})
 	}
-	lru, err := mkMap(ebpf.LRUCPUHash, "c_lru", flowKeySize, flowValueSize)
+	lru, err := mkMap(ebpf.LRUHash, "c_lru", flowKeySize, flowValueSize)
 	if err != nil {
 		return err
 	}
 	defer lru.Close()
-	hash, err := mkMap(ebpf.PerCPUHash, "c_hash", flowKeySize, flowValueSize)
+	hash, err := mkMap(ebpf.Hash, "c_hash", flowKeySize, flowValueSize)
 	if err != nil {
 		return err
 	}
@@ -73,17 +73,9 @@ func componentsMain(args []string) error {
 		return err
 	}
 	defer arr.Close()
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return err
-	}
 	zeroKey := make([]byte, flowKeySize)
-	vals := make([][]byte, ncpu)
-	for i := range vals {
-		vals[i] = make([]byte, flowValueSize)
-	}
 	for _, m := range []*ebpf.Map{lru, hash} {
-		if err := m.Put(zeroKey, vals); err != nil {
+		if err := m.Put(zeroKey, make([]byte, flowValueSize)); err != nil {
 			return err
 		}
 	}
@@ -153,8 +145,8 @@ func componentsMain(args []string) error {
 		{"bpf_probe_read_kernel ×1 (4 B of the skb)", "c_probe1", probeReads(1)},
 		{"bpf_probe_read_kernel ×16", "c_probe16", probeReads(16)},
 		{"direct BTF load of skb->len ×16", "c_direct16", directReads(16)},
-		{"LRU_PERCPU_HASH lookup (44 B key, hit) + 2 atomic adds", "c_lru", lookup(lru, "lru_out")},
-		{"PERCPU_HASH lookup (44 B key, hit) + 2 atomic adds", "c_hash", lookup(hash, "hash_out")},
+		{"LRU_HASH lookup (44 B key, hit) + 2 atomic adds", "c_lru", lookup(lru, "lru_out")},
+		{"HASH lookup (44 B key, hit) + 2 atomic adds", "c_hash", lookup(hash, "hash_out")},
 		{"PERCPU_ARRAY lookup + 4 atomic adds", "c_arr_atomic", arrayAdds(true, "arr_a_out")},
 		{"PERCPU_ARRAY lookup + 4 plain adds", "c_arr_plain", arrayAdds(false, "arr_p_out")},
 		{"empty (attached last)", "c_empty_last", nil},
