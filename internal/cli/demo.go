@@ -25,7 +25,10 @@ func demoCmd(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	// Ctrl-C stops the demo between steps; everything made is removed.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// So does a closed output (`dropspot demo | head`): without a handler
+	// SIGPIPE would kill the process and leave its namespaces behind.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP,
+		syscall.SIGPIPE)
 	defer stop()
 	log := logger(stderr, *verbose)
 	return demo.Run(ctx, stdout, loadNamer(log), log)
