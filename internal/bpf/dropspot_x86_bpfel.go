@@ -234,6 +234,7 @@ const (
 	DropspotMapFlows                       = "flows"
 	DropspotMapLastSeen                    = "last_seen"
 	DropspotMapParseResults                = "parse_results"
+	DropspotMapPtrScratch                  = "ptr_scratch"
 	DropspotMapStacks                      = "stacks"
 	DropspotMapTotals                      = "totals"
 	DropspotMapTxInflight                  = "tx_inflight"
@@ -370,6 +371,7 @@ type DropspotMapSpecs struct {
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	LastSeen     *ebpf.MapSpec `ebpf:"last_seen"`
 	ParseResults *ebpf.MapSpec `ebpf:"parse_results"`
+	PtrScratch   *ebpf.MapSpec `ebpf:"ptr_scratch"`
 	Stacks       *ebpf.MapSpec `ebpf:"stacks"`
 	Totals       *ebpf.MapSpec `ebpf:"totals"`
 	TxInflight   *ebpf.MapSpec `ebpf:"tx_inflight"`
@@ -414,6 +416,7 @@ type DropspotMaps struct {
 	Flows        *ebpf.Map `ebpf:"flows"`
 	LastSeen     *ebpf.Map `ebpf:"last_seen"`
 	ParseResults *ebpf.Map `ebpf:"parse_results"`
+	PtrScratch   *ebpf.Map `ebpf:"ptr_scratch"`
 	Stacks       *ebpf.Map `ebpf:"stacks"`
 	Totals       *ebpf.Map `ebpf:"totals"`
 	TxInflight   *ebpf.Map `ebpf:"tx_inflight"`
@@ -429,6 +432,7 @@ func (m *DropspotMaps) Close() error {
 		m.Flows,
 		m.LastSeen,
 		m.ParseResults,
+		m.PtrScratch,
 		m.Stacks,
 		m.Totals,
 		m.TxInflight,
