@@ -5,7 +5,6 @@ package metrics
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -163,7 +162,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	perDrop := map[nsDrop]uint64{}
 	perIf := map[ifDrop]uint64{}
 	for _, f := range r.Flows {
-		for s, n := range f.Stages {
+		for s, n := range f.StagePackets() {
 			perNs[nsStage{f.Netns, s}] += n
 		}
 		for _, d := range f.Drops {
@@ -227,13 +226,8 @@ func (c *Collector) collectTopFlows(ch chan<- prometheus.Metric, r *report.Repor
 		n++
 		labels := []string{f.Proto, f.Src, strconv.Itoa(int(f.Sport)), f.Dst, strconv.Itoa(int(f.Dport)),
 			strconv.FormatUint(uint64(f.Netns), 10)}
-		names := make([]string, 0, len(f.Stages))
-		for s := range f.Stages {
-			names = append(names, s)
-		}
-		sort.Strings(names)
-		for _, s := range names {
-			ch <- prometheus.MustNewConstMetric(flowPackets, prometheus.CounterValue, float64(f.Stages[s]), append(labels, s)...)
+		for s, n := range f.StagePackets() {
+			ch <- prometheus.MustNewConstMetric(flowPackets, prometheus.CounterValue, float64(n), append(labels, s)...)
 		}
 		to := f.Lost.To
 		if to == "" {

@@ -1,44 +1,95 @@
 package report
 
 import (
+	"math/bits"
+
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/stage"
 )
 
-// The paths a flow direction can take through one namespace's stack.
-var (
-	pathLocalIn = []stage.Stage{stage.RxDriver, stage.RxCore, stage.IPRcv, stage.IPLocalIn, stage.L4Rcv, stage.SockRcv}
-	pathForward = []stage.Stage{stage.RxDriver, stage.RxCore, stage.IPRcv, stage.IPForward, stage.IPPostrouting,
-		stage.TxQueue, stage.TxXmit, stage.TxDone}
-	pathLocalOut = []stage.Stage{stage.IPLocalOut, stage.IPPostrouting, stage.TxQueue, stage.TxXmit, stage.TxDone}
-	// Loopback: sent and received in the same namespace.
-	pathLoopback = append(append([]stage.Stage{}, pathLocalOut...), pathLocalIn...)
+// stageSet is a set of stages, such as the ones the plan hooked: a bit
+// per stage, so every flow can carry its own without a map.
+type stageSet uint16
+
+func (s stageSet) has(st stage.Stage) bool { return s&(1<<st) != 0 }
+
+func (s stageSet) len() int { return bits.OnesCount16(uint16(s)) }
+
+// add puts st in the set; the drop hook's place (stage.Drops) is not a
+// stage of the path and stays out.
+func (s *stageSet) add(st stage.Stage) {
+	if st >= 0 && st < stage.Count {
+		*s |= 1 << st
+	}
+}
+
+// route is a path a flow direction can take through one namespace's stack.
+type route int
+
+const (
+	localIn route = iota
+	forward
+	localOut
+	loopback // sent and received in the same namespace
+	nRoutes
 )
 
-// pathOf decides which path a flow direction took from the stages it
-// reached, and keeps the stages of it that are hooked. sock.rcv is left
-// out for protocols the kernel answers itself (ICMP echo ...), where no
-// socket is expected.
-func pathOf(proto uint8, c *flow.Counts, hooked map[stage.Stage]bool) (string, []stage.Stage) {
+var routeNames = [nRoutes]string{localIn: "local-in", forward: "forward", localOut: "local-out", loopback: "loopback"}
+
+var routeStages = func() (r [nRoutes][]stage.Stage) {
+	r[localIn] = []stage.Stage{stage.RxDriver, stage.RxCore, stage.IPRcv, stage.IPLocalIn, stage.L4Rcv, stage.SockRcv}
+	r[forward] = []stage.Stage{stage.RxDriver, stage.RxCore, stage.IPRcv, stage.IPForward, stage.IPPostrouting,
+		stage.TxQueue, stage.TxXmit, stage.TxDone}
+	r[localOut] = []stage.Stage{stage.IPLocalOut, stage.IPPostrouting, stage.TxQueue, stage.TxXmit, stage.TxDone}
+	r[loopback] = append(append([]stage.Stage{}, r[localOut]...), r[localIn]...)
+	return r
+}()
+
+// routeOf decides which route a flow direction took from the stages it
+// reached.
+func routeOf(c *flow.Counts) route {
 	reached := func(s stage.Stage) bool { return c.Packets[s] > 0 }
 	received := reached(stage.RxDriver) || reached(stage.RxCore) || reached(stage.IPRcv)
-	name, path := "local-in", pathLocalIn
 	switch {
 	case reached(stage.IPLocalOut) && received:
-		name, path = "loopback", pathLoopback
+		return loopback
 	case reached(stage.IPLocalOut):
-		name, path = "local-out", pathLocalOut
+		return localOut
 	case reached(stage.IPForward):
-		name, path = "forward", pathForward
+		return forward
 	}
-	socketed := proto == 6 || proto == 17 || proto == 136
-	var kept []stage.Stage
-	for _, s := range path {
-		if hooked[s] && (s != stage.SockRcv || socketed) {
-			kept = append(kept, s)
+	return localIn
+}
+
+// paths holds, for one set of hooked stages, the hooked stages of each
+// route, without and with sock.rcv: a report's flows share these slices
+// instead of each allocating its own.
+type paths [nRoutes][2][]stage.Stage
+
+func newPaths(hooked stageSet) *paths {
+	var p paths
+	for r, stages := range routeStages {
+		for socketed := range 2 {
+			for _, s := range stages {
+				if hooked.has(s) && (s != stage.SockRcv || socketed == 1) {
+					p[r][socketed] = append(p[r][socketed], s)
+				}
+			}
 		}
 	}
-	return name, kept
+	return &p
+}
+
+// of names the route a flow direction took and returns its hooked stages.
+// sock.rcv is left out for protocols the kernel answers itself (ICMP
+// echo ...), where no socket is expected.
+func (p *paths) of(proto uint8, c *flow.Counts) (string, []stage.Stage) {
+	socketed := 0
+	if proto == 6 || proto == 17 || proto == 136 {
+		socketed = 1
+	}
+	r := routeOf(c)
+	return routeNames[r], p[r][socketed]
 }
 
 // decreases lists every drop in count from one hooked stage of the path to

@@ -18,8 +18,10 @@ func ReadJSON(r io.Reader) (*Report, error) {
 	if err := dec.Decode(&rep); err != nil {
 		return nil, fmt.Errorf("not a dropspot JSON report: %w", err)
 	}
+	// Flows hooked alike share their paths, as in Build.
+	planned := map[stageSet]*paths{}
 	for i := range rep.Flows {
-		if err := rep.Flows[i].restore(); err != nil {
+		if err := rep.Flows[i].restore(planned); err != nil {
 			return nil, fmt.Errorf("flow %d: %w", i, err)
 		}
 	}
@@ -27,7 +29,7 @@ func ReadJSON(r io.Reader) (*Report, error) {
 }
 
 // restore rebuilds what rendering needs from the exported fields.
-func (f *Flow) restore() error {
+func (f *Flow) restore(planned map[stageSet]*paths) error {
 	src, err := netip.ParseAddr(f.Src)
 	if err != nil {
 		return fmt.Errorf("src: %w", err)
@@ -42,16 +44,20 @@ func (f *Flow) restore() error {
 	}
 	f.key = flow.Key{Proto: proto, Src: src, Dst: dst, Sport: f.Sport, Dport: f.Dport, Netns: f.Netns}
 	f.counts = &flow.Counts{}
-	hooked := map[stage.Stage]bool{}
 	for name, n := range f.Stages {
 		s, err := stage.Parse(name)
 		if err != nil {
 			return err
 		}
-		hooked[s] = true
+		f.hooked.add(s)
 		f.counts.Packets[s] = n
 		f.counts.Bytes[s] = f.Bytes[name]
 	}
-	_, f.path = pathOf(proto, f.counts, hooked)
+	p, ok := planned[f.hooked]
+	if !ok {
+		p = newPaths(f.hooked)
+		planned[f.hooked] = p
+	}
+	_, f.path = p.of(proto, f.counts)
 	return nil
 }

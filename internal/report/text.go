@@ -1,21 +1,15 @@
 package report
 
 import (
-	"encoding/json"
+	"bufio"
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/dropspot/dropspot/internal/stage"
 )
-
-// WriteJSON writes the report as one indented JSON document.
-func WriteJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
 
 // TextOptions shape the text report.
 type TextOptions struct {
@@ -24,16 +18,17 @@ type TextOptions struct {
 }
 
 // WriteText writes the human report: hooks, loss counters, then one block
-// per flow direction with its stages in path order.
+// per flow direction with its stages in path order. It writes as it goes,
+// one flow's block at a time.
 func WriteText(w io.Writer, r *Report, opt TextOptions) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "dropspot: %d flow directions in %.1fs, %d of %d stages hooked, netfilter hooks in %d namespaces\n",
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fmt.Fprintf(bw, "dropspot: %d flow directions in %.1fs, %d of %d stages hooked, netfilter hooks in %d namespaces\n",
 		len(r.Flows), r.DurationSeconds, len(r.Totals), int(stage.Count), r.NetnsHooked)
 	o := r.Overflow
-	fmt.Fprintf(&b, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d drops_unrecorded=%d drops_evicted=%d events_lost=%d\n",
+	fmt.Fprintf(bw, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d drops_unrecorded=%d drops_evicted=%d events_lost=%d\n",
 		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched, o.DropsUnrecorded, o.DropsEvicted, o.EventsLost)
 	for _, u := range o.UnparsedDrops {
-		fmt.Fprintf(&b, "  drop of %s packets ✗ %s at %s: %d\n", strings.ReplaceAll(u.Kind, "_", "-"), u.Reason, u.Location, u.Count)
+		fmt.Fprintf(bw, "  drop of %s packets ✗ %s at %s: %d\n", strings.ReplaceAll(u.Kind, "_", "-"), u.Reason, u.Location, u.Count)
 	}
 	shown := r.Flows
 	if opt.LossyOnly {
@@ -47,52 +42,72 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	if opt.MaxFlows > 0 && len(shown) > opt.MaxFlows {
 		shown = shown[:opt.MaxFlows]
 	}
+	var block []byte
 	for i := range shown {
-		b.WriteString("\n")
-		writeFlow(&b, &shown[i])
+		block = appendFlowText(append(block[:0], '\n'), &shown[i])
+		bw.Write(block) // a failed write is kept, and returned by Flush
 	}
 	if len(shown) < len(r.Flows) {
-		fmt.Fprintf(&b, "\n... %d more flow directions not shown\n", len(r.Flows)-len(shown))
+		fmt.Fprintf(bw, "\n... %d more flow directions not shown\n", len(r.Flows)-len(shown))
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return bw.Flush()
 }
 
-func writeFlow(b *strings.Builder, f *Flow) {
-	src := netip.AddrPortFrom(f.key.Src, f.Sport)
-	dst := netip.AddrPortFrom(f.key.Dst, f.Dport)
-	fmt.Fprintf(b, "conn %d  %s %s -> %s  netns %d  (%s)\n", f.Conn, f.Proto, src, dst, f.Netns, f.Path)
-	var parts []string
-	for _, s := range f.path {
-		parts = append(parts, fmt.Sprintf("%s %d", s, f.counts.Packets[s]))
+// appendFlowText appends a flow's block: appends instead of fmt for the
+// lines every flow has.
+func appendFlowText(b []byte, f *Flow) []byte {
+	b = append(b, "conn "...)
+	b = strconv.AppendInt(b, int64(f.Conn), 10)
+	b = append(b, "  "...)
+	b = append(b, f.Proto...)
+	b = append(b, ' ')
+	b = netip.AddrPortFrom(f.key.Src, f.Sport).AppendTo(b)
+	b = append(b, " -> "...)
+	b = netip.AddrPortFrom(f.key.Dst, f.Dport).AppendTo(b)
+	b = append(b, "  netns "...)
+	b = strconv.AppendUint(b, uint64(f.Netns), 10)
+	b = append(b, "  ("...)
+	b = append(b, f.Path...)
+	b = append(b, ")\n"...)
+	for i, s := range f.path {
+		if i == 0 {
+			b = append(b, "  "...)
+		} else {
+			b = append(b, " → "...)
+		}
+		b = append(b, s.String()...)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, f.counts.Packets[s], 10)
 	}
-	if len(parts) > 0 {
-		fmt.Fprintf(b, "  %s\n", strings.Join(parts, " → "))
+	if len(f.path) > 0 {
+		b = append(b, '\n')
 	}
 	for _, l := range f.Losses {
 		if l.To != "" {
-			fmt.Fprintf(b, "  lost between %s and %s: %d", l.From, l.To, l.Packets)
+			b = fmt.Appendf(b, "  lost between %s and %s: %d", l.From, l.To, l.Packets)
 			if l.Unexplained > 0 {
-				fmt.Fprintf(b, " (%d without a kernel drop: still queued, consumed, or seen by an unhooked path)", l.Unexplained)
+				b = fmt.Appendf(b, " (%d without a kernel drop: still queued, consumed, or seen by an unhooked path)", l.Unexplained)
 			}
-			b.WriteString("\n")
+			b = append(b, '\n')
 		}
 		for _, d := range l.Drops {
-			writeDrop(b, d)
+			b = appendDropText(b, d)
 		}
 	}
+	return b
 }
 
-func writeDrop(b *strings.Builder, d Drop) {
+func appendDropText(b []byte, d Drop) []byte {
 	reason := d.Reason
 	if d.KernelReason != "" {
 		reason += " (kernel: " + d.KernelReason + ")"
 	}
-	fmt.Fprintf(b, "  %s ✗ %s at %s: %d\n", d.Stage, reason, d.Location, d.Count)
+	b = fmt.Appendf(b, "  %s ✗ %s at %s: %d\n", d.Stage, reason, d.Location, d.Count)
 	if d.Explanation != "" {
-		fmt.Fprintf(b, "      %s\n", d.Explanation)
+		b = fmt.Appendf(b, "      %s\n", d.Explanation)
 	}
 	if d.Netfilter != "" {
-		fmt.Fprintf(b, "      netfilter hook: %s\n", d.Netfilter)
+		b = fmt.Appendf(b, "      netfilter hook: %s\n", d.Netfilter)
 	}
+	return b
 }
