@@ -118,8 +118,10 @@ func readFlows(m *ebpf.Map) (map[Key]*Counts, error) {
 	var cursor ebpf.MapBatchCursor
 	for {
 		n, err := m.BatchLookup(&cursor, keys, values, nil)
+		counts := make([]Counts, n) // one allocation per batch, not per flow
 		for i := range n {
-			flows[FromBPF(keys[i])] = &Counts{Packets: values[i].Packets, Bytes: values[i].Bytes}
+			counts[i] = Counts{Packets: values[i].Packets, Bytes: values[i].Bytes}
+			flows[FromBPF(keys[i])] = &counts[i]
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return flows, nil
