@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/dropspot/dropspot/internal/stage"
 )
@@ -100,21 +101,75 @@ func (f *Flow) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `,"bytes":`...)
 	b = appendStageCounts(b, f.hooked, &f.counts.Bytes)
 	b = append(b, `,"drops":`...)
-	b, err := appendList(b, f.Drops)
-	if err != nil {
-		return nil, err
-	}
+	b = appendArray(b, f.Drops, appendDrop)
 	b = append(b, `,"losses":`...)
-	if b, err = appendList(b, f.Losses); err != nil {
-		return nil, err
-	}
+	b = appendArray(b, f.Losses, appendLoss)
 	if f.Lost != nil {
 		b = append(b, `,"lost":`...)
-		if b, err = appendMarshal(b, f.Lost); err != nil {
-			return nil, err
-		}
+		b = appendLoss(b, f.Lost)
 	}
 	return append(b, '}'), nil
+}
+
+// appendDrop and appendLoss write what encoding/json makes of a Drop and
+// a Loss: at 10^6 flows that all lost packets, reflection over them was
+// a third of the report's time.
+func appendDrop(b []byte, d *Drop) []byte {
+	b = append(b, `{"reason":`...)
+	b = appendString(b, d.Reason)
+	b = append(b, `,"stage":`...)
+	b = appendString(b, d.Stage)
+	b = append(b, `,"location":`...)
+	b = appendString(b, d.Location)
+	b = append(b, `,"count":`...)
+	b = strconv.AppendUint(b, d.Count, 10)
+	if d.Ifindex != 0 {
+		b = append(b, `,"ifindex":`...)
+		b = strconv.AppendUint(b, uint64(d.Ifindex), 10)
+	}
+	b = appendNonEmpty(b, `,"kernel_reason":`, d.KernelReason)
+	b = appendNonEmpty(b, `,"explanation":`, d.Explanation)
+	b = appendNonEmpty(b, `,"netfilter":`, d.Netfilter)
+	return append(b, '}')
+}
+
+func appendLoss(b []byte, l *Loss) []byte {
+	b = append(b, `{"from":`...)
+	b = appendString(b, l.From)
+	b = append(b, `,"to":`...)
+	b = appendString(b, l.To)
+	b = append(b, `,"packets":`...)
+	b = strconv.AppendUint(b, l.Packets, 10)
+	if len(l.Drops) > 0 {
+		b = append(b, `,"drops":`...)
+		b = appendArray(b, l.Drops, appendDrop)
+	}
+	b = append(b, `,"unexplained":`...)
+	b = strconv.AppendUint(b, l.Unexplained, 10)
+	return append(b, '}')
+}
+
+// appendNonEmpty appends an omitempty string field.
+func appendNonEmpty(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendString(append(b, key...), v)
+}
+
+// appendArray appends a slice as encoding/json does (nil is null).
+func appendArray[T any](b []byte, list []T, each func([]byte, *T) []byte) []byte {
+	if list == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = each(b, &list[i])
+	}
+	return append(b, ']')
 }
 
 // stageKeys are the stages' names as JSON object keys, colon included.
@@ -143,31 +198,37 @@ func appendStageCounts(b []byte, hooked stageSet, counts *[stage.Count]uint64) [
 	return append(b, '}')
 }
 
-// appendList appends a slice as encoding/json does. Most flows have no
-// drops and no losses: their empty lists skip encoding/json.
-func appendList[T any](b []byte, list []T) ([]byte, error) {
-	if list != nil && len(list) == 0 {
-		return append(b, "[]"...), nil
-	}
-	return appendMarshal(b, list)
-}
-
 func appendMarshal(b []byte, v any) ([]byte, error) {
 	j, err := json.Marshal(v)
 	return append(b, j...), err
 }
 
-// appendString appends s as a JSON string. Names, addresses and paths
-// need no escaping; anything that might goes through encoding/json, which
-// also escapes <, > and & (it always did in WriteJSON).
+// appendString appends s as a JSON string. Names, addresses, paths and
+// explanations need no escaping; anything that might goes through
+// encoding/json, which also escapes <, > and & (it always did in
+// WriteJSON), invalid UTF-8 and U+2028/U+2029.
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			j, _ := json.Marshal(s) // a string always encodes
-			return append(b, j...)
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError || r == '\u2028' || r == '\u2029' {
+				return appendEscaped(b, s)
+			}
+			i += size
+			continue
 		}
+		if c < ' ' || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return appendEscaped(b, s)
+		}
+		i++
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+func appendEscaped(b []byte, s string) []byte {
+	j, _ := json.Marshal(s) // a string always encodes
+	return append(b, j...)
 }

@@ -177,7 +177,7 @@ func TestMarshalReadFlow(t *testing.T) {
 }
 
 func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "ip.local_in", "fe80::1%eth0", `q"`, `b\`, "c\x01", "<&>", "é", "\u2028", "\x7f", "\xff"} {
+	for _, s := range []string{"", "ip.local_in", "fe80::1%eth0", `q"`, `b\`, "c\x01", "<&>", "é", "\u2028", "\u2029", "\x7f", "\xff", "a\xc3", "ok — ünïcode"} {
 		want, err := json.Marshal(s)
 		if err != nil {
 			t.Fatal(err)
