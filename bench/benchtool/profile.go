@@ -302,7 +302,7 @@ var uninteresting = map[string]bool{
 }
 
 func (b *bench) phaseUProfile() error {
-	n := 100000
+	n := b.opt.uprofileFlows
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return err

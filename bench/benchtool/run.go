@@ -34,21 +34,22 @@ const (
 )
 
 type options struct {
-	quick       bool
-	reps        int
-	tcpSeconds  float64
-	udpSeconds  float64
-	hookReps    int
-	hookSeconds float64
-	startupReps int
-	scaleFlows  []int
-	scaleReps   int
-	scaleBigRep int
-	dropspot    string
-	script      string
-	outDir      string
-	phases      map[string]bool
-	configs     []string
+	quick         bool
+	reps          int
+	tcpSeconds    float64
+	udpSeconds    float64
+	hookReps      int
+	hookSeconds   float64
+	startupReps   int
+	scaleFlows    []int
+	scaleReps     int
+	scaleBigRep   int
+	uprofileFlows int
+	dropspot      string
+	script        string
+	outDir        string
+	phases        map[string]bool
+	configs       []string
 }
 
 type bench struct {
@@ -79,6 +80,7 @@ func runBench(args []string) error {
 	fs.StringVar(&flows, "scale-flows", "", "flow counts for the scale case (default 10000,100000,1000000; quick 10000,100000)")
 	fs.IntVar(&o.scaleReps, "scale-reps", 0, "repetitions per scale case (default 3, quick 1)")
 	fs.IntVar(&o.scaleBigRep, "scale-big-reps", 0, "repetitions for cases of 10^6 flows and more (default 2, quick 1)")
+	fs.IntVar(&o.uprofileFlows, "uprofile-flows", 1_000_000, "flows in the table while the report's CPU profile is taken")
 	fs.StringVar(&o.dropspot, "dropspot", "/tmp/bench-dropspot", "dropspot binary")
 	fs.StringVar(&o.script, "bpftrace-script", "bench/flows.bt", "bpftrace script counting per flow")
 	fs.StringVar(&o.outDir, "out", "", "results directory (default bench/results/<UTC time>)")

@@ -338,6 +338,7 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		out = stderr
 	}
 	if f.output == "json" {
+		widenPipe(out)
 		return report.WriteJSON(out, r)
 	}
 	return report.WriteText(out, r, report.TextOptions{})
@@ -411,4 +412,15 @@ func terminalRows(w io.Writer) (int, bool) {
 		return 0, false
 	}
 	return int(ws.Row), true
+}
+
+// widenPipe raises the buffer of a pipe dropspot writes to from 64 KiB to
+// 1 MiB (the default pipe-max-size): a full table's JSON is hundreds of
+// megabytes, and with 64 KiB the writer waited for the reader every 64 KiB
+// (measured at 10^6 flows: writing took 3 s where encoding takes 0.5 s).
+// Anything else (a file, a terminal) refuses, and that is fine.
+func widenPipe(w io.Writer) {
+	if f, ok := w.(*os.File); ok {
+		_, _ = unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	}
 }

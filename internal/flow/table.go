@@ -110,24 +110,33 @@ func Read(m Maps) (*Snapshot, error) {
 
 // readFlows reads the flow table in batches: one syscall per flowBatch
 // entries (a key at a time took 4 s for 10^6 flows). Batch operations on
-// hash maps exist since 5.6, before the tracepoints dropspot needs.
+// hash maps exist since 5.6, before the tracepoints dropspot needs. The
+// Go map is made once the size is known: growing it through 10^6 inserts
+// took a third of the read.
 func readFlows(m *ebpf.Map) (map[Key]*Counts, error) {
-	flows := make(map[Key]*Counts, 1024)
-	keys := make([]bpf.DropspotFlowKey, flowBatch)
-	values := make([]bpf.DropspotFlowCounts, flowBatch)
-	var cursor ebpf.MapBatchCursor
+	var (
+		keys   []bpf.DropspotFlowKey
+		counts []Counts
+		cursor ebpf.MapBatchCursor
+	)
+	batchKeys := make([]bpf.DropspotFlowKey, flowBatch)
+	batchValues := make([]bpf.DropspotFlowCounts, flowBatch)
 	for {
-		n, err := m.BatchLookup(&cursor, keys, values, nil)
-		counts := make([]Counts, n) // one allocation per batch, not per flow
-		for i := range n {
-			counts[i] = Counts{Packets: values[i].Packets, Bytes: values[i].Bytes}
-			flows[FromBPF(keys[i])] = &counts[i]
+		n, err := m.BatchLookup(&cursor, batchKeys, batchValues, nil)
+		keys = append(keys, batchKeys[:n]...)
+		for _, v := range batchValues[:n] {
+			counts = append(counts, Counts{Packets: v.Packets, Bytes: v.Bytes})
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return flows, nil
+			break
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
+	flows := make(map[Key]*Counts, len(keys))
+	for i, k := range keys {
+		flows[FromBPF(k)] = &counts[i]
+	}
+	return flows, nil
 }
