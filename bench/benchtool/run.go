@@ -80,7 +80,7 @@ func runBench(args []string) error {
 	fs.StringVar(&flows, "scale-flows", "", "flow counts for the scale case (default 10000,100000,1000000; quick 10000,100000)")
 	fs.IntVar(&o.scaleReps, "scale-reps", 0, "repetitions per scale case (default 3, quick 1)")
 	fs.IntVar(&o.scaleBigRep, "scale-big-reps", 0, "repetitions for cases of 10^6 flows and more (default 2, quick 1)")
-	fs.IntVar(&o.uprofileFlows, "uprofile-flows", 1_000_000, "flows in the table while the report's CPU profile is taken")
+	fs.IntVar(&o.uprofileFlows, "uprofile-flows", 0, "flows in the table while the report's CPU profile is taken (default 10^6, quick 10^5)")
 	fs.StringVar(&o.dropspot, "dropspot", "/tmp/bench-dropspot", "dropspot binary")
 	fs.StringVar(&o.script, "bpftrace-script", "bench/flows.bt", "bpftrace script counting per flow")
 	fs.StringVar(&o.outDir, "out", "", "results directory (default bench/results/<UTC time>)")
@@ -112,6 +112,7 @@ func runBench(args []string) error {
 	def(&o.startupReps, 7, 3)
 	def(&o.scaleReps, 3, 1)
 	def(&o.scaleBigRep, 2, 1)
+	def(&o.uprofileFlows, 1_000_000, 100_000)
 	if flows == "" {
 		flows = "10000,100000,1000000"
 		if o.quick {

@@ -231,7 +231,7 @@ int BPF_PROG(tp_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 {
 	if (is_consumed(reason))
 		return 0;
-	record_drop(ctx, skb, ptr_addr(location), reason);
+	record_drop(ctx, skb, (__u64)location, reason); /* void *: a number to the verifier */
 	return 0;
 }
 
@@ -239,7 +239,7 @@ int BPF_PROG(tp_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_re
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(tp_kfree_skb_noreason, struct sk_buff *skb, void *location)
 {
-	record_drop(ctx, skb, ptr_addr(location), 0);
+	record_drop(ctx, skb, (__u64)location, 0);
 	return 0;
 }
 

@@ -16,8 +16,10 @@ struct flow_counts {
  * refusing; evictions = flows created - flows present (COUNTER_FLOWS_CREATED).
  * One value shared by all CPUs, added to atomically: a per-CPU value
  * multiplies the table's memory by the possible CPUs (10^6 flows took
- * 642 MiB on 2 CPUs, and servers have dozens), while a packet's stages
- * mostly run on one CPU, so the atomic adds rarely contend. */
+ * 642 MiB on 2 CPUs, and servers have dozens). The price is a cache line
+ * that moves between CPUs when they count one flow at once (a TCP
+ * direction sent from the application's CPU and from the ACK softirq's);
+ * the veth benchmark keeps a flow on one CPU and cannot show that cost. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

@@ -25,10 +25,13 @@ func demoCmd(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	// Ctrl-C stops the demo between steps; everything made is removed.
-	// So does a closed output (`dropspot demo | head`): without a handler
-	// SIGPIPE would kill the process and leave its namespaces behind.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP,
-		syscall.SIGPIPE)
+	// A closed output (`dropspot demo | head`) must not kill it either:
+	// SIGPIPE would, leaving its namespaces behind. Ignored, it makes the
+	// next write fail (the report at the end), and the demo cleans up and
+	// exits non-zero. (Notify would also catch EPIPE of the demo's own
+	// sockets and stop it.)
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	log := logger(stderr, *verbose)
 	return demo.Run(ctx, stdout, loadNamer(log), log)

@@ -70,10 +70,8 @@ func (w *NetnsWatcher) Has(path string) bool {
 	if err != nil {
 		return false
 	}
-	cookie, err := netnsCookie(path)
-	if err != nil {
-		return false
-	}
+	// Without SO_NETNS_COOKIE (before 5.14) attachIn stored 0: so here.
+	cookie, _ := netnsCookie(path)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	hooked, ok := w.links[ino]

@@ -99,7 +99,8 @@ func mergeDrops(in []Drop) []Drop {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Reason+a.Location, b.Reason+b.Location)
+		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Location, b.Location),
+			cmp.Compare(a.Stage, b.Stage), cmp.Compare(a.Ifindex, b.Ifindex))
 	})
 	return out
 }
