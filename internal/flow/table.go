@@ -124,9 +124,9 @@ func readFlows(m *ebpf.Map) (map[Key]*Counts, error) {
 		total   int
 		cursor  ebpf.MapBatchCursor
 	)
+	values := make([]bpf.DropspotFlowCounts, flowBatch) // copied out: one buffer serves every batch
 	for {
 		keys := make([]bpf.DropspotFlowKey, flowBatch)
-		values := make([]bpf.DropspotFlowCounts, flowBatch)
 		n, err := m.BatchLookup(&cursor, keys, values, nil)
 		b := batch{keys: keys[:n], counts: make([]Counts, n)}
 		for i, v := range values[:n] {

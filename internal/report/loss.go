@@ -1,8 +1,6 @@
 package report
 
 import (
-	"math/bits"
-
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/stage"
 )
@@ -12,8 +10,6 @@ import (
 type stageSet uint16
 
 func (s stageSet) has(st stage.Stage) bool { return s&(1<<st) != 0 }
-
-func (s stageSet) len() int { return bits.OnesCount16(uint16(s)) }
 
 // add puts st in the set; the drop hook's place (stage.Drops) is not a
 // stage of the path and stays out.

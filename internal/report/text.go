@@ -42,10 +42,10 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	if opt.MaxFlows > 0 && len(shown) > opt.MaxFlows {
 		shown = shown[:opt.MaxFlows]
 	}
-	var block []byte
 	for i := range shown {
-		block = appendFlowText(append(block[:0], '\n'), &shown[i])
-		bw.Write(block) // a failed write is kept, and returned by Flush
+		// Appended in place in the writer's buffer; a failed write is
+		// kept, and returned by Flush.
+		bw.Write(appendFlowText(append(bw.AvailableBuffer(), '\n'), &shown[i]))
 	}
 	if len(shown) < len(r.Flows) {
 		fmt.Fprintf(bw, "\n... %d more flow directions not shown\n", len(r.Flows)-len(shown))
