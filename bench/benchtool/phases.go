@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,7 +135,7 @@ func (b *bench) measureOnce(cfg string, rep int) (s ThroughputSample, err error)
 		return s, err
 	}
 	if cfg == "dropspot" {
-		acc, err := accuracy(jsonPath, u, rep)
+		acc, err := accuracy(jsonPath, u, rep, b.netnsInodes())
 		if err != nil {
 			return s, err
 		}
@@ -144,6 +145,7 @@ func (b *bench) measureOnce(cfg string, rep int) (s ThroughputSample, err error)
 	return s, nil
 }
 
+// dsFlow and dsDrop: the fields of dropspot's JSON report accuracy reads.
 type dsFlow struct {
 	Proto  string            `json:"proto"`
 	Src    string            `json:"src"`
@@ -152,12 +154,14 @@ type dsFlow struct {
 	Dport  int               `json:"dport"`
 	Netns  uint64            `json:"netns"`
 	Stages map[string]uint64 `json:"stages"`
-	Drops  []struct {
-		Reason   string `json:"reason"`
-		Stage    string `json:"stage"`
-		Location string `json:"location"`
-		Count    uint64 `json:"count"`
-	} `json:"drops"`
+	Drops  []dsDrop          `json:"drops"`
+}
+
+type dsDrop struct {
+	Reason   string `json:"reason"`
+	Stage    string `json:"stage"`
+	Location string `json:"location"`
+	Count    uint64 `json:"count"`
 }
 
 type dsReport struct {
@@ -175,8 +179,9 @@ var pathStages = []string{"ip.local_out", "ip.postrouting", "tx.queue", "tx.xmit
 var overflowLossKeys = []string{"evicted_flows", "flow_create_failed", "drops_unrecorded", "tx_done_unmatched", "unparsed"}
 
 // accuracy compares the flood flow's per-stage counts with the datagrams
-// the sender's kernel accepted.
-func accuracy(path string, u udpRunResult, rep int) (Accuracy, error) {
+// the sender's kernel accepted. Only records in the benchmark's own
+// namespaces (netns inodes) count: the host may carry other traffic.
+func accuracy(path string, u udpRunResult, rep int, netns []uint64) (Accuracy, error) {
 	a := Accuracy{Rep: rep, Sent: u.Send.Sent, Received: u.Recv.Received, Stages: map[string]uint64{},
 		Missing: map[string]int64{}, DropReasons: map[string]uint64{}, Overflow: map[string]uint64{}}
 	data, err := os.ReadFile(path)
@@ -190,7 +195,8 @@ func accuracy(path string, u udpRunResult, rep int) (Accuracy, error) {
 	dport, _ := strconv.Atoi(udpPort)
 	found := 0
 	for _, f := range r.Flows {
-		if f.Proto != "udp" || f.Src != addrA || f.Dst != addrB || f.Sport != u.Send.Sport || f.Dport != dport {
+		if f.Proto != "udp" || f.Src != addrA || f.Dst != addrB || f.Sport != u.Send.Sport || f.Dport != dport ||
+			!slices.Contains(netns, f.Netns) {
 			continue
 		}
 		found++
@@ -215,12 +221,13 @@ func accuracy(path string, u udpRunResult, rep int) (Accuracy, error) {
 		a.Verdict = "FLOW NOT FOUND"
 		return a, nil
 	}
-	exact, accounted := true, true
+	exact, accounted, compared := true, true, 0
 	for _, st := range pathStages {
 		n, ok := a.Stages[st]
 		if !ok {
 			continue // stage not hooked on this kernel
 		}
+		compared++
 		miss := int64(a.Sent) - int64(n)
 		a.Missing[st] = miss
 		if miss != 0 {
@@ -231,6 +238,8 @@ func accuracy(path string, u udpRunResult, rep int) (Accuracy, error) {
 		}
 	}
 	switch {
+	case compared == 0:
+		a.Verdict = "NO PATH STAGE COUNTED"
 	case exact:
 		a.Verdict = "exact"
 	case accounted:
@@ -546,8 +555,10 @@ func (b *bench) profileTop(progs map[int]*HookProg) {
 
 // ---- scale ---------------------------------------------------------------------
 
+// raisedMaxFlows is the raised --max-flows for n flows: n·1.25 (LRU
+// tables evict before they are full) rounded up to 64 Ki, at least 128 Ki.
 func raisedMaxFlows(n int) int {
-	m := (n*5/4 + 65535) / 65536 * 65536
+	m := ((n*5+3)/4 + 65535) / 65536 * 65536
 	if m < 131072 {
 		m = 131072
 	}

@@ -299,6 +299,19 @@ func (b *bench) setupNet() error {
 	return nil
 }
 
+// netnsInodes are the benchmark's two namespaces as dropspot's reports
+// name them (the nsfs inode).
+func (b *bench) netnsInodes() []uint64 {
+	var inos []uint64
+	for _, ns := range []string{b.nsA, b.nsB} {
+		var st syscall.Stat_t
+		if err := syscall.Stat("/run/netns/"+ns, &st); err == nil {
+			inos = append(inos, st.Ino)
+		}
+	}
+	return inos
+}
+
 func linkMAC(ns, dev string) (string, error) {
 	out, err := run("ip", "-n", ns, "-j", "link", "show", dev)
 	if err != nil {

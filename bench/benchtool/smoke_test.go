@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dropspot/dropspot/internal/testnet"
+)
+
+// TestBenchmarkSmoke runs the whole harness once, as briefly as its flags
+// allow, with real BPF in real namespaces: a benchmark that only runs by
+// hand rots unnoticed. It asserts what must hold whatever the machine's
+// speed — every phase ran, the flood flow was counted exactly at every
+// stage, each tool and program measured something, the scale case lost no
+// flow — never a timing.
+func TestBenchmarkSmoke(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	if testing.Short() {
+		t.Skip("benchmark smoke run: skipped with -short")
+	}
+	for _, tool := range []string{"iperf3", "bpftrace", "bpftool", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("CI=true but %s is missing (.ci/run installs it): %v", tool, err)
+			}
+			t.Skipf("benchmark smoke run needs %s (bench/run.sh installs it): %v", tool, err)
+		}
+	}
+
+	dir := t.TempDir()
+	dropspot := filepath.Join(dir, "dropspot")
+	benchtool := filepath.Join(dir, "benchtool")
+	for bin, pkg := range map[string]string{dropspot: "../../cmd/dropspot", benchtool: "."} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	script, err := filepath.Abs("../flows.bt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const scaleFlows = 2000
+	out := filepath.Join(dir, "results")
+	cmd := exec.Command(benchtool, "run", "--dropspot", dropspot, "--bpftrace-script", script, "--out", out,
+		"--phases", "startup,throughput,hooks,components,scale",
+		"--configs", "baseline,dropspot,bpftrace,empty",
+		"--reps", "1", "--tcp-seconds", "1", "--udp-seconds", "1",
+		"--hook-reps", "1", "--hook-seconds", "1", "--startup-reps", "1",
+		"--scale-flows", "2000", "--scale-reps", "1")
+	log, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("benchtool run: %v\n%s", err, log)
+	}
+
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Results
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Errors) > 0 {
+		t.Errorf("phases failed: %v", r.Errors)
+	}
+	if len(r.StartupMS) != 1 || r.StartupMS[0] <= 0 {
+		t.Errorf("startup: %v, want one positive time", r.StartupMS)
+	}
+
+	measured := map[string]bool{}
+	for _, s := range r.Throughput {
+		if s.TCPGbps <= 0 || s.UDPSent == 0 {
+			t.Errorf("%s: TCP %.2f Gbit/s, %d datagrams sent: nothing measured", s.Tool, s.TCPGbps, s.UDPSent)
+		}
+		measured[s.Tool] = true
+	}
+	for _, tool := range []string{"baseline", "dropspot", "bpftrace", "empty"} {
+		if !measured[tool] {
+			t.Errorf("no throughput sample for %s", tool)
+		}
+	}
+	if len(r.Accuracy) != 1 {
+		t.Fatalf("%d accuracy checks, want 1 (one dropspot repetition)", len(r.Accuracy))
+	}
+	if a := r.Accuracy[0]; a.Verdict != "exact" || a.Sent == 0 || len(a.Stages) < len(pathStages) {
+		t.Errorf("flood flow: verdict %q, sent %d, stages %v (missing %v), want every stage equal to the datagrams sent",
+			a.Verdict, a.Sent, a.Stages, a.Missing)
+	}
+
+	ran := map[string]bool{}
+	for _, h := range r.Hooks {
+		if _, n := h.nsPerRun("udp"); n > 0 {
+			ran[h.Tool] = true
+		}
+	}
+	for _, tool := range []string{"dropspot", "bpftrace", "empty"} {
+		if !ran[tool] {
+			t.Errorf("per-hook cost: no %s program ran during the UDP window", tool)
+		}
+	}
+	if len(r.Components) == 0 {
+		t.Error("no components measured")
+	}
+	for _, c := range r.Components {
+		if len(c.NsPerRun) == 0 {
+			t.Errorf("component %q never ran", c.Label)
+		}
+	}
+
+	if len(r.Scale) != 2 {
+		t.Fatalf("%d scale samples, want 2 (default and raised --max-flows)", len(r.Scale))
+	}
+	for _, s := range r.Scale {
+		// The table also holds whatever else the host sent meanwhile, so
+		// at least our flows, none evicted (both tables are far larger).
+		if s.Entries < scaleFlows || s.Evicted != 0 || s.CreateFailed != 0 || s.ReportBytes == 0 || s.FlowsMapBytes == 0 {
+			t.Errorf("scale, --max-flows %d: %d entries, %d evicted, %d create failures, %d report bytes, flows map %d B; want >= %d entries and no loss",
+				s.MaxFlows, s.Entries, s.Evicted, s.CreateFailed, s.ReportBytes, s.FlowsMapBytes, scaleFlows)
+		}
+	}
+
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, section := range []string{"Throughput", "Per-hook cost", "Scale"} {
+		if !strings.Contains(string(md), section) {
+			t.Errorf("results.md has no %q section", section)
+		}
+	}
+}
