@@ -5,10 +5,11 @@
 #
 # Needs root, Linux with BTF; installs iperf3, bpftrace, bpfcc-tools and
 # bpftool with apt-get when missing (--no-install to skip). Builds dropspot
-# and the harness into a fresh /tmp/dropspot-bench-bin.* directory, takes
-# /tmp/dropspot-bench.lock (one run per machine), creates two throwaway namespaces joined by a
-# veth pair (198.18.200.0/24; a TAP device 198.18.201.2/24 and sources in
-# 198.19.0.0/16 for the scale case), and removes them at the end.
+# and the harness into a fresh /tmp/dropspot-bench-bin.* directory. The
+# harness takes /tmp/dropspot-bench.lock (one run per machine), creates two
+# throwaway namespaces joined by a veth pair (198.18.200.0/24; a TAP device
+# 198.18.201.2/24 and sources in 198.19.0.0/16 for the scale case), and
+# removes them at the end.
 # Results: bench/results/<UTC time>/{results.md,results.json,*.csv,log.txt,xlated/}
 # and a copy of results.md on stdout.
 #
@@ -64,13 +65,6 @@ if ((${#need[@]})); then
 		echo "bench/run.sh: missing ${need[*]}" >&2
 		exit 1
 	fi
-fi
-
-# One benchmark at a time per machine: two would measure each other.
-exec 9>/tmp/dropspot-bench.lock
-if ! flock -n 9; then
-	echo "bench/run.sh: another benchmark run holds /tmp/dropspot-bench.lock; waiting (up to 30 min)" >&2
-	flock -w 1800 9 || { echo "bench/run.sh: gave up waiting for the lock" >&2; exit 1; }
 fi
 
 # Binaries of this run only (a concurrent build must not replace them).

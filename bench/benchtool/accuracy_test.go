@@ -69,15 +69,16 @@ const unitAccounted = "accounted (drops/overflow cover every missing count)"
 func TestAccuracyVerdicts(t *testing.T) {
 	dport, _ := strconv.Atoi(udpPort)
 	full := unitStages(unitSent, nil)
-	// flows that share some of the flood's fields but are not the flood
+	// flows in the benchmark's namespace that share some of the flood's
+	// fields but are not the flood
 	others := []dsFlow{
-		{Proto: "udp", Src: addrA, Sport: unitSport + 1, Dst: addrB, Dport: dport, Stages: full},      // other source port
-		{Proto: "udp", Src: addrA, Sport: unitSport, Dst: addrB, Dport: dport + 1, Stages: full},      // other destination port
-		{Proto: "udp", Src: addrB, Sport: dport, Dst: addrA, Dport: unitSport, Stages: full},          // the reverse direction
-		{Proto: "tcp", Src: addrA, Sport: unitSport, Dst: addrB, Dport: dport, Stages: full},          // TCP
-		{Proto: "udp", Src: "198.18.200.9", Sport: unitSport, Dst: addrB, Dport: dport, Stages: full}, // other source address
-		{Proto: "udp", Src: addrA, Sport: unitSport, Dst: "198.18.200.9", Dport: dport, Stages: full}, // other destination address
-		{Proto: "udp", Src: addrA, Sport: unitSport + 1, Dst: addrB, Dport: dport, Stages: unitStages(7, nil), // loses, with drops
+		{Netns: 1, Proto: "udp", Src: addrA, Sport: unitSport + 1, Dst: addrB, Dport: dport, Stages: full},      // other source port
+		{Netns: 1, Proto: "udp", Src: addrA, Sport: unitSport, Dst: addrB, Dport: dport + 1, Stages: full},      // other destination port
+		{Netns: 1, Proto: "udp", Src: addrB, Sport: dport, Dst: addrA, Dport: unitSport, Stages: full},          // the reverse direction
+		{Netns: 1, Proto: "tcp", Src: addrA, Sport: unitSport, Dst: addrB, Dport: dport, Stages: full},          // TCP
+		{Netns: 1, Proto: "udp", Src: "198.18.200.9", Sport: unitSport, Dst: addrB, Dport: dport, Stages: full}, // other source address
+		{Netns: 1, Proto: "udp", Src: addrA, Sport: unitSport, Dst: "198.18.200.9", Dport: dport, Stages: full}, // other destination address
+		{Netns: 1, Proto: "udp", Src: addrA, Sport: unitSport + 1, Dst: addrB, Dport: dport, Stages: unitStages(7, nil), // loses, with drops
 			Drops: []dsDrop{{Reason: "NO_SOCKET", Stage: "l4.rcv", Count: 500}}},
 	}
 
@@ -180,7 +181,7 @@ func TestAccuracyVerdicts(t *testing.T) {
 		{
 			name:    "a record without any path stage proves nothing",
 			flows:   []dsFlow{unitFlood(1, map[string]uint64{"ip.forward": 0})},
-			verdict: "NO PATH STAGE COUNTED",
+			verdict: "NO PATH STAGE IN REPORT",
 			missing: map[string]int64{},
 		},
 		{

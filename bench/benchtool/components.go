@@ -143,9 +143,13 @@ func componentsMain(args []string) error {
 	// The per-CPU skb cache a stage would consult instead of the flows
 	// map (BENCHMARKS.md, "Why the missed targets are missed"): the skb's
 	// address as a number (ptr_addr: store the pointer in a per-CPU word,
-	// load it back), its slot (address >> 8) % 64 in a PERCPU_ARRAY, the
-	// identity check (address and skb->len) and the stage's bit, or the
-	// slot taken over on a miss.
+	// load it back; dropspot's fallback for a raced word is left out), its
+	// slot (address >> 8) % 64 in a PERCPU_ARRAY, the identity check
+	// (address and skb->len), then the stage's bit on a hit or the slot
+	// taken over on a miss. Two programs in a row on the hook: the first
+	// stands for a packet's first stage (it takes the slot over, or hits
+	// when the flood reuses a freed skb of the same length), the second
+	// for its later stages (always a hit: same skb, same length).
 	scratch, err := ebpf.NewMap(&ebpf.MapSpec{Name: "c_scratch", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	if err != nil {
 		return err
@@ -156,34 +160,38 @@ func componentsMain(args []string) error {
 		return err
 	}
 	defer cache.Close()
-	skbCache := asm.Instructions{
-		asm.StoreImm(asm.R10, -4, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, scratch.FD()),
-		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "cache_out"),
-		asm.StoreMem(asm.R0, 0, asm.R6, asm.DWord),
-		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
-		asm.Mov.Reg(asm.R8, asm.R7), asm.RSh.Imm(asm.R8, 8), asm.And.Imm(asm.R8, 63),
-		asm.StoreMem(asm.R10, -8, asm.R8, asm.Word),
-		asm.LoadMapPtr(asm.R1, cache.FD()),
-		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, -8),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "cache_out"),
-		asm.LoadMem(asm.R9, asm.R6, lenOff, asm.Word),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.JNE.Reg(asm.R1, asm.R7, "cache_miss"),
-		asm.LoadMem(asm.R1, asm.R0, 8, asm.Word),
-		asm.JNE.Reg(asm.R1, asm.R9, "cache_miss"),
-		asm.LoadMem(asm.R1, asm.R0, 16, asm.DWord),
-		asm.Or.Imm(asm.R1, 1<<3),
-		asm.StoreMem(asm.R0, 16, asm.R1, asm.DWord),
-		asm.Ja.Label("cache_out"),
-		asm.StoreMem(asm.R0, 0, asm.R7, asm.DWord).WithSymbol("cache_miss"),
-		asm.StoreMem(asm.R0, 8, asm.R9, asm.Word),
-		asm.Mov.Imm(asm.R1, 1<<3),
-		asm.StoreMem(asm.R0, 16, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("cache_out"),
+	// stage bits as in bpf/lib/stages.h
+	const txQueueBit, txXmitBit = 1 << 9, 1 << 10
+	skbCacheProbe := func(stageBit int64) asm.Instructions {
+		return asm.Instructions{
+			asm.StoreImm(asm.R10, -4, 0, asm.Word),
+			asm.LoadMapPtr(asm.R1, scratch.FD()),
+			asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "cache_out"),
+			asm.StoreMem(asm.R0, 0, asm.R6, asm.DWord),
+			asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
+			asm.Mov.Reg(asm.R8, asm.R7), asm.RSh.Imm(asm.R8, 8), asm.And.Imm(asm.R8, 63),
+			asm.StoreMem(asm.R10, -8, asm.R8, asm.Word),
+			asm.LoadMapPtr(asm.R1, cache.FD()),
+			asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, -8),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "cache_out"),
+			asm.LoadMem(asm.R9, asm.R6, lenOff, asm.Word),
+			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+			asm.JNE.Reg(asm.R1, asm.R7, "cache_miss"),
+			asm.LoadMem(asm.R1, asm.R0, 8, asm.Word),
+			asm.JNE.Reg(asm.R1, asm.R9, "cache_miss"),
+			asm.LoadMem(asm.R1, asm.R0, 16, asm.DWord),
+			asm.Or.Imm(asm.R1, int32(stageBit)),
+			asm.StoreMem(asm.R0, 16, asm.R1, asm.DWord),
+			asm.Ja.Label("cache_out"),
+			asm.StoreMem(asm.R0, 0, asm.R7, asm.DWord).WithSymbol("cache_miss"),
+			asm.StoreMem(asm.R0, 8, asm.R9, asm.Word),
+			asm.Mov.Imm(asm.R1, int32(stageBit)),
+			asm.StoreMem(asm.R0, 16, asm.R1, asm.DWord),
+			asm.Mov.Imm(asm.R0, 0).WithSymbol("cache_out"),
+		}
 	}
 	comps := []component{
 		{"empty (attached first)", "c_empty_first", nil},
@@ -194,7 +202,8 @@ func componentsMain(args []string) error {
 		{"HASH lookup (44 B key, hit) + 2 atomic adds", "c_hash", lookup(hash, "hash_out")},
 		{"PERCPU_ARRAY lookup + 4 atomic adds", "c_arr_atomic", arrayAdds(true, "arr_a_out")},
 		{"PERCPU_ARRAY lookup + 4 plain adds", "c_arr_plain", arrayAdds(false, "arr_p_out")},
-		{"per-CPU skb cache probe (ptr_addr, slot by skb address, identity check, stage bit)", "c_skb_cache", skbCache},
+		{"per-CPU skb cache probe, a packet's first stage (takes the slot over)", "c_skbcache_1st", skbCacheProbe(txQueueBit)},
+		{"per-CPU skb cache probe, a later stage (hit: sets its bit)", "c_skbcache_hit", skbCacheProbe(txXmitBit)},
 		{"empty (attached last)", "c_empty_last", nil},
 	}
 	var links []link.Link

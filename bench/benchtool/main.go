@@ -1,6 +1,6 @@
-// Command benchtool is dropspot's benchmark harness (run by bench/run.sh;
-// go test runs only its unit tests and one brief smoke run, never a
-// measurement that judges anything by time). "run" builds throwaway namespaces, measures baseline
+// Command benchtool is dropspot's benchmark harness, run by bench/run.sh
+// (go test runs its unit tests and one brief smoke run, and judges
+// nothing by time). "run" builds throwaway namespaces, measures baseline
 // against dropspot, a bpftrace script and bcc's tcpdrop, and writes the
 // results; the other subcommands are its helpers, run inside namespaces.
 package main

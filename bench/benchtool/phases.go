@@ -16,6 +16,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // ---- startup -------------------------------------------------------------
@@ -135,7 +138,11 @@ func (b *bench) measureOnce(cfg string, rep int) (s ThroughputSample, err error)
 		return s, err
 	}
 	if cfg == "dropspot" {
-		acc, err := accuracy(jsonPath, u, rep, b.netnsInodes())
+		netns, err := b.netnsInodes()
+		if err != nil {
+			return s, err
+		}
+		acc, err := accuracy(jsonPath, u, rep, netns)
 		if err != nil {
 			return s, err
 		}
@@ -239,7 +246,7 @@ func accuracy(path string, u udpRunResult, rep int, netns []uint64) (Accuracy, e
 	}
 	switch {
 	case compared == 0:
-		a.Verdict = "NO PATH STAGE COUNTED"
+		a.Verdict = "NO PATH STAGE IN REPORT"
 	case exact:
 		a.Verdict = "exact"
 	case accounted:
@@ -252,25 +259,17 @@ func accuracy(path string, u udpRunResult, rep int, netns []uint64) (Accuracy, e
 
 // ---- per-hook cost ---------------------------------------------------------
 
-var statsOrig []byte
-
-func enableStats() error {
-	const p = "/proc/sys/kernel/bpf_stats_enabled"
-	old, err := os.ReadFile(p)
+// statsOn turns on the kernel's run time accounting of BPF programs
+// (what bpftool shows as run_time_ns and run_cnt) while the closer is
+// open. BPF_ENABLE_STATS holds a reference the kernel drops when the
+// process dies: a killed run leaves nothing on, and it never switches
+// accounting off under someone else, as restoring the sysctl could.
+func statsOn() (io.Closer, error) {
+	c, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("BPF_ENABLE_STATS: %w", err)
 	}
-	if statsOrig == nil {
-		statsOrig = old
-	}
-	return os.WriteFile(p, []byte("1"), 0o644)
-}
-
-func restoreStats() {
-	if statsOrig != nil {
-		_ = os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", statsOrig, 0o644)
-		statsOrig = nil
-	}
+	return c, nil
 }
 
 type perfEntry struct {
@@ -281,10 +280,11 @@ type perfEntry struct {
 }
 
 func (b *bench) phaseHooks() error {
-	if err := enableStats(); err != nil {
-		return fmt.Errorf("kernel.bpf_stats_enabled: %w", err)
+	stats, err := statsOn()
+	if err != nil {
+		return err
 	}
-	defer restoreStats()
+	defer stats.Close()
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -436,10 +436,11 @@ func (b *bench) startLabelled(kind string, args ...string) (map[int]string, *too
 
 // phaseComponents measures what single pieces of hook work cost here.
 func (b *bench) phaseComponents() error {
-	if err := enableStats(); err != nil {
-		return fmt.Errorf("kernel.bpf_stats_enabled: %w", err)
+	stats, err := statsOn()
+	if err != nil {
+		return err
 	}
-	defer restoreStats()
+	defer stats.Close()
 	labels, t, err := b.startLabelled("components", "components", "--hook", "net_dev_queue")
 	if err != nil {
 		return err

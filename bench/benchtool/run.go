@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Addresses: the veth pair carries iperf3 and the UDP flood; the TAP device
@@ -153,8 +154,41 @@ func runBench(args []string) error {
 		return err
 	}
 	b := &bench{opt: o, self: self, log: os.Stderr}
+	unlock, err := lockMachine(b.logf)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	b.res = &Results{Started: time.Now().UTC(), Command: "bash bench/run.sh " + strings.Join(args, " ")}
 	return b.main()
+}
+
+// benchLock is one benchmark run per machine: two would measure each
+// other (bench/run.sh, and go test's smoke run, both come through here).
+const benchLock = "/tmp/dropspot-bench.lock"
+
+// lockMachine takes benchLock, waiting up to 30 minutes for a run that
+// holds it. The kernel releases it when the process ends, whichever way.
+func lockMachine(logf func(string, ...any)) (unlock func(), err error) {
+	f, err := os.OpenFile(benchLock, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(30 * time.Minute)
+	for waited := false; ; waited = true {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", benchLock, err)
+		}
+		if !waited {
+			logf("another benchmark run holds %s; waiting (up to 30 min)", benchLock)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -301,15 +335,16 @@ func (b *bench) setupNet() error {
 
 // netnsInodes are the benchmark's two namespaces as dropspot's reports
 // name them (the nsfs inode).
-func (b *bench) netnsInodes() []uint64 {
+func (b *bench) netnsInodes() ([]uint64, error) {
 	var inos []uint64
 	for _, ns := range []string{b.nsA, b.nsB} {
 		var st syscall.Stat_t
-		if err := syscall.Stat("/run/netns/"+ns, &st); err == nil {
-			inos = append(inos, st.Ino)
+		if err := syscall.Stat("/run/netns/"+ns, &st); err != nil {
+			return nil, fmt.Errorf("namespace %s: %w", ns, err)
 		}
+		inos = append(inos, st.Ino)
 	}
-	return inos
+	return inos, nil
 }
 
 func linkMAC(ns, dev string) (string, error) {
@@ -334,7 +369,6 @@ func (b *bench) cleanup() {
 		}
 	}
 	b.nsA, b.nsB = "", ""
-	restoreStats()
 }
 
 func cgroup2Root() (string, error) {
