@@ -1,0 +1,54 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// The text report's overflow line is where a reader learns what the
+// tables could not hold: every counter of Overflow must be on it, by its
+// JSON name (events_throttled once was not, so a --events run hid how
+// many drops it did not stream).
+func TestTextOverflowLineHasEveryCounter(t *testing.T) {
+	var r Report
+	v := reflect.ValueOf(&r.Overflow).Elem()
+	want := map[string]uint64{}
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Type.Kind() != reflect.Uint64 {
+			continue
+		}
+		n := uint64(101 + i) // distinct, so a swapped argument shows
+		v.Field(i).SetUint(n)
+		want[strings.Split(f.Tag.Get("json"), ",")[0]] = n
+	}
+	var out bytes.Buffer
+	if err := WriteText(&out, &r, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "overflow: ") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no overflow line in\n%s", out.String())
+	}
+	fields := strings.Fields(strings.TrimPrefix(line, "overflow: "))
+	got := map[string]bool{}
+	for _, f := range fields {
+		got[f] = true
+	}
+	for name, n := range want {
+		if name == "flows_created" {
+			continue // not a loss: evicted_flows is what it is for
+		}
+		if kv := fmt.Sprintf("%s=%d", name, n); !got[kv] {
+			t.Errorf("overflow line lacks %s: %q", kv, line)
+		}
+	}
+}
