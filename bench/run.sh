@@ -16,17 +16,17 @@
 # Flags (all optional; passed to `benchtool run`):
 #   --quick                   smoke run (~2 min): 2 throughput reps, short runs,
 #                             1 scale rep, scale flows 10000,100000
-#   --reps N                  throughput repetitions per tool (default 5)
+#   --reps N                  throughput and drop-storm repetitions per tool (default 5)
 #   --tcp-seconds S           iperf3 run length (default 5)
-#   --udp-seconds S           UDP 64-byte flood length (default 4)
+#   --udp-seconds S           UDP 64-byte flood length, drop storm too (default 4)
 #   --hook-reps N             per-hook cost windows per traffic type (default 3)
 #   --hook-seconds S          length of each window (default 3)
 #   --startup-reps N          startup measurements (default 7)
 #   --scale-flows LIST        flow counts (default 10000,100000,1000000)
 #   --scale-reps N            repetitions per scale case (default 3)
 #   --scale-big-reps N        repetitions for >= 10^6 flows (default 2)
-#   --phases LIST             any of startup,throughput,hooks,components,scale
-#                             (default all)
+#   --phases LIST             any of startup,throughput,drops,hooks,components,
+#                             kprofile,scale,uprofile,sprofile (default all)
 #   --out DIR                 results directory
 #   --dropspot PATH           use this dropspot binary instead of building one
 #   --no-install              do not apt-get install missing tools

@@ -163,14 +163,12 @@ func (r *Results) Markdown(o options) string {
 	p("- tools: %s\n", m.Tools)
 	p("- dropspot measured: %s\n", m.Dropspot)
 	p("- load average at start / end: %s / %s (other work on the machine shows here)\n", m.LoadAvgStart, m.LoadAvgEnd)
-	p("- repetitions: throughput %d (tools interleaved, order rotated each repetition), TCP %gs, UDP %gs; hook windows %d×%gs per traffic type; startup %d\n\n",
+	p("- repetitions: throughput and drop storm %d (tools interleaved, order rotated each repetition), TCP %gs, UDP %gs; hook windows %d×%gs per traffic type; startup %d\n\n",
 		o.reps, o.tcpSeconds, o.udpSeconds, o.hookReps, o.hookSeconds, o.startupReps)
 
 	p("## Throughput (single veth pair between two namespaces)\n\n")
 	p("Values: median [min–max] over repetitions. Ratios are tool ÷ baseline of the same repetition.\n\n")
 	p("| case | baseline | dropspot (all stages + drops) | ratio | bpftrace flows.bt | ratio | empty programs on dropspot's hooks | ratio | tcpdrop-bpfcc |\n|---|---|---|---|---|---|---|---|---|\n")
-	seenTcpdrop := false
-	_ = seenTcpdrop
 	td := "not runnable here"
 	if r.Tcpdrop.Runnable {
 		td = "see ratio rows"
@@ -201,7 +199,6 @@ func (r *Results) Markdown(o options) string {
 		if r.Tcpdrop.Runnable {
 			tr, _ := r.ratio("tcpdrop", mt.key)
 			p("| … tcpdrop-bpfcc | | | | | | | | %s (ratio %s) |\n", spread(sc(tr.Value), format), spread(tr.Ratio, "%.3f"))
-			seenTcpdrop = true
 		}
 	}
 	disturbed := 0
@@ -256,6 +253,9 @@ func (r *Results) Markdown(o options) string {
 		}
 		sort.Strings(reasons)
 		p("| %d | %d | %d | %s | %d %s | %d | %s |\n", a.Rep, a.Sent, a.Received, strings.Join(miss, ", "), a.FlowDrops, strings.Join(reasons, ", "), a.OverflowLoss, a.Verdict)
+	}
+	if len(r.DropStorm) > 0 {
+		r.dropStormMarkdown(p)
 	}
 
 	p("\n## Per-hook cost (kernel.bpf_stats_enabled=1; dropspot, empty programs and bpftrace attached together)\n\n")

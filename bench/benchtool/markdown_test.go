@@ -193,7 +193,7 @@ func TestMarkdownKeyNumbers(t *testing.T) {
 	md := r.Markdown(options{reps: 2, tcpSeconds: 3, udpSeconds: 2, hookReps: 1, hookSeconds: 3, startupReps: 3})
 	for _, want := range []string{
 		"- command: `benchtool run --quick`",
-		"- repetitions: throughput 2 (tools interleaved, order rotated each repetition), TCP 3s, UDP 2s; hook windows 1×3s per traffic type; startup 3",
+		"- repetitions: throughput and drop storm 2 (tools interleaved, order rotated each repetition), TCP 3s, UDP 2s; hook windows 1×3s per traffic type; startup 3",
 
 		// throughput: values scaled (kpps), ratios paired per repetition
 		"| TCP single stream (Gbit/s) | 15.00 [10.00–20.00] | 14.10 [9.00–19.20] | **0.930 [0.900–0.960]** | 8.50 [5.00–12.00] | **0.550 [0.500–0.600]** | 14.90 [9.80–20.00] | 0.990 [0.980–1.000] | not runnable here |",

@@ -55,22 +55,33 @@ func (b *bench) phaseThroughput() error {
 	if b.res.Tcpdrop.Runnable {
 		configs = append(configs, "tcpdrop")
 	}
+	return b.interleaved(configs, func(cfg string, rep int) error {
+		s, err := b.measureOnce(cfg, rep)
+		if err != nil {
+			return err
+		}
+		note := ""
+		if !s.clean() {
+			note = fmt.Sprintf("  [disturbed: %d foreign BPF programs %v, bpf_stats on: %v]", s.Foreign, s.ForeignNames, s.StatsOn)
+		}
+		b.logf("  rep %d %-9s TCP %6.2f Gbit/s  UDP sent %7.0f pps recv %7.0f pps%s", rep, cfg, s.TCPGbps, s.UDPSentPPS, s.UDPRecvPPS, note)
+		b.res.Throughput = append(b.res.Throughput, s)
+		return nil
+	})
+}
+
+// interleaved measures every configuration once per repetition, in an
+// order rotated each repetition (so no configuration always runs first or
+// right after another), going on past failures and reporting them all.
+func (b *bench) interleaved(configs []string, measure func(cfg string, rep int) error) error {
 	var errs []string
 	for rep := 0; rep < b.opt.reps; rep++ {
 		for i := range configs {
-			cfg := configs[(i+rep)%len(configs)] // rotate the order every repetition
-			s, err := b.measureOnce(cfg, rep)
-			if err != nil {
+			cfg := configs[(i+rep)%len(configs)]
+			if err := measure(cfg, rep); err != nil {
 				errs = append(errs, fmt.Sprintf("rep %d %s: %v", rep, cfg, err))
-				b.logf("  rep %d %-9s FAILED: %v", rep, cfg, err)
-				continue
+				b.logf("  rep %d %-15s FAILED: %v", rep, cfg, err)
 			}
-			note := ""
-			if s.Foreign > 0 || s.StatsOn {
-				note = fmt.Sprintf("  [disturbed: %d foreign BPF programs %v, bpf_stats on: %v]", s.Foreign, s.ForeignNames, s.StatsOn)
-			}
-			b.logf("  rep %d %-9s TCP %6.2f Gbit/s  UDP sent %7.0f pps recv %7.0f pps%s", rep, cfg, s.TCPGbps, s.UDPSentPPS, s.UDPRecvPPS, note)
-			b.res.Throughput = append(b.res.Throughput, s)
 		}
 	}
 	if len(errs) > 0 {

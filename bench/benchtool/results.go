@@ -5,11 +5,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ type Results struct {
 	StartupNetns []int              `json:"startup_netns"`
 	Warnings     []string           `json:"warnings,omitempty"`
 	Throughput   []ThroughputSample `json:"throughput"`
+	DropStorm    []DropStormSample  `json:"drop_storm"`
 	Accuracy     []Accuracy         `json:"accuracy"`
 	Hooks        []HookProg         `json:"hooks"`
 	Profile      ProfileResult      `json:"profile"`
@@ -73,7 +75,9 @@ type ThroughputSample struct {
 	StatsOn      bool     `json:"bpf_stats_on"`
 }
 
-func (s ThroughputSample) clean() bool { return s.Foreign == 0 && !s.StatsOn }
+func (s ThroughputSample) repetition() int { return s.Rep }
+func (s ThroughputSample) tool() string    { return s.Tool }
+func (s ThroughputSample) clean() bool     { return s.Foreign == 0 && !s.StatsOn }
 
 type Accuracy struct {
 	Rep          int               `json:"rep"`
@@ -204,6 +208,9 @@ type Ratio struct {
 type Summary struct {
 	Startup summary `json:"startup_ms"`
 	Ratios  []Ratio `json:"ratios"`
+	// DropStorm: the drop storm's sent (= dropped) packets/s, metric
+	// "drop_pps"
+	DropStorm []Ratio `json:"drop_storm_ratios"`
 }
 
 // dropspotInfo says which tree and binary were measured: the tree is
@@ -267,34 +274,47 @@ func machineInfo() MachineInfo {
 // Summarize computes the within-repetition ratios.
 func (r *Results) Summarize() {
 	r.Summary.Startup = summarize(r.StartupMS)
-	base := map[int]ThroughputSample{}
-	tools := map[string]bool{}
-	for _, s := range r.Throughput {
-		if s.Tool == "baseline" {
-			base[s.Rep] = s
-		} else {
-			tools[s.Tool] = true
-		}
-	}
-	metrics := []struct {
-		name string
-		get  func(ThroughputSample) float64
-	}{
+	r.Summary.Ratios = ratios(r.Throughput, []metric[ThroughputSample]{
 		{"tcp_gbps", func(s ThroughputSample) float64 { return s.TCPGbps }},
 		{"udp64_sent_pps", func(s ThroughputSample) float64 { return s.UDPSentPPS }},
 		{"udp64_received_pps", func(s ThroughputSample) float64 { return s.UDPRecvPPS }},
+	})
+	r.Summary.DropStorm = ratios(r.DropStorm, []metric[DropStormSample]{
+		{"drop_pps", func(s DropStormSample) float64 { return s.SentPPS }},
+	})
+}
+
+// sample is one configuration's measurement in one repetition.
+type sample interface {
+	repetition() int
+	tool() string
+	clean() bool // neither foreign BPF programs nor bpf_stats on meanwhile
+}
+
+type metric[S sample] struct {
+	name string
+	get  func(S) float64
+}
+
+// ratios divides each configuration's value by the baseline's of the same
+// repetition: tools sorted by name, metrics in the order given.
+func ratios[S sample](samples []S, metrics []metric[S]) []Ratio {
+	base := map[int]S{}
+	tools := map[string]bool{}
+	for _, s := range samples {
+		if s.tool() == "baseline" {
+			base[s.repetition()] = s
+		} else {
+			tools[s.tool()] = true
+		}
 	}
-	var names []string
-	for t := range tools {
-		names = append(names, t)
-	}
-	sort.Strings(names)
-	for _, t := range names {
+	var out []Ratio
+	for _, t := range slices.Sorted(maps.Keys(tools)) {
 		for _, m := range metrics {
 			var bs, vs, rs, cs []float64
-			for _, s := range r.Throughput {
-				b, ok := base[s.Rep]
-				if s.Tool != t || !ok || m.get(b) == 0 {
+			for _, s := range samples {
+				b, ok := base[s.repetition()]
+				if s.tool() != t || !ok || m.get(b) == 0 {
 					continue
 				}
 				bs = append(bs, m.get(b))
@@ -304,10 +324,11 @@ func (r *Results) Summarize() {
 					cs = append(cs, m.get(s)/m.get(b))
 				}
 			}
-			r.Summary.Ratios = append(r.Summary.Ratios, Ratio{Tool: t, Metric: m.name, Base: summarize(bs),
+			out = append(out, Ratio{Tool: t, Metric: m.name, Base: summarize(bs),
 				Value: summarize(vs), Ratio: summarize(rs), Samples: len(rs), RatioClean: summarize(cs)})
 		}
 	}
+	return out
 }
 
 func (r *Results) ratio(tool, metric string) (Ratio, bool) {
@@ -343,6 +364,13 @@ func (b *bench) writeResults() error {
 		rows = append(rows, []string{strconv.Itoa(s.Rep), s.Tool, f(s.StartupMS), f(s.TCPGbps), fmt.Sprint(s.UDPSent), fmt.Sprint(s.UDPRecv), f(s.UDPSentPPS), f(s.UDPRecvPPS), strconv.Itoa(s.Foreign), strconv.FormatBool(s.StatsOn)})
 	}
 	if err := writeCSV("throughput.csv", rows); err != nil {
+		return err
+	}
+	rows = [][]string{{"rep", "tool", "sent", "sent_pps", "flow_drops", "overflow_loss", "streamed", "events_throttled", "events_lost", "report_verdict", "stream_verdict", "foreign_bpf_programs", "bpf_stats_on"}}
+	for _, s := range b.res.DropStorm {
+		rows = append(rows, []string{strconv.Itoa(s.Rep), s.Tool, fmt.Sprint(s.Sent), f(s.SentPPS), fmt.Sprint(s.FlowDrops), fmt.Sprint(s.OverflowLoss), fmt.Sprint(s.Streamed), fmt.Sprint(s.Throttled), fmt.Sprint(s.Lost), s.ReportVerdict, s.StreamVerdict, strconv.Itoa(s.Foreign), strconv.FormatBool(s.StatsOn)})
+	}
+	if err := writeCSV("dropstorm.csv", rows); err != nil {
 		return err
 	}
 	rows = [][]string{{"tool", "prog_id", "name", "hook", "traffic", "rep", "run_time_ns", "run_cnt", "ns_per_run", "bytes_xlated", "bytes_jited", "verified_insns"}}

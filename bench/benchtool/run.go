@@ -72,9 +72,9 @@ func runBench(args []string) error {
 	var o options
 	var flows, phases, configs string
 	fs.BoolVar(&o.quick, "quick", false, "smoke run (~2 min): fewer repetitions, shorter runs, no 10^6 raised case repeats")
-	fs.IntVar(&o.reps, "reps", 0, "throughput repetitions per tool (default 5, quick 2)")
+	fs.IntVar(&o.reps, "reps", 0, "throughput and drop-storm repetitions per tool (default 5, quick 2)")
 	fs.Float64Var(&o.tcpSeconds, "tcp-seconds", 0, "iperf3 TCP run length (default 5, quick 3)")
-	fs.Float64Var(&o.udpSeconds, "udp-seconds", 0, "UDP flood length (default 4, quick 2)")
+	fs.Float64Var(&o.udpSeconds, "udp-seconds", 0, "UDP flood length, drop storm included (default 4, quick 2)")
 	fs.IntVar(&o.hookReps, "hook-reps", 0, "per-hook cost windows per traffic type (default 3, quick 1)")
 	fs.Float64Var(&o.hookSeconds, "hook-seconds", 3, "length of each per-hook cost window")
 	fs.IntVar(&o.startupReps, "startup-reps", 0, "startup repetitions (default 7, quick 3)")
@@ -85,7 +85,7 @@ func runBench(args []string) error {
 	fs.StringVar(&o.dropspot, "dropspot", "/tmp/bench-dropspot", "dropspot binary")
 	fs.StringVar(&o.script, "bpftrace-script", "bench/flows.bt", "bpftrace script counting per flow")
 	fs.StringVar(&o.outDir, "out", "", "results directory (default bench/results/<UTC time>)")
-	fs.StringVar(&phases, "phases", "startup,throughput,hooks,components,kprofile,scale,uprofile,sprofile", "phases to run")
+	fs.StringVar(&phases, "phases", "startup,throughput,drops,hooks,components,kprofile,scale,uprofile,sprofile", "phases to run")
 	fs.StringVar(&configs, "configs", "baseline,dropspot,bpftrace,empty", "throughput configurations (also: empty-tp, empty-nf, empty-cg: empty programs on one hook family)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -233,6 +233,7 @@ func (b *bench) main() error {
 	}{
 		{"startup", b.phaseStartup},
 		{"throughput", b.phaseThroughput},
+		{"drops", b.phaseDropStorm},
 		{"hooks", b.phaseHooks},
 		{"components", b.phaseComponents},
 		{"kprofile", b.phaseKProfile},
@@ -395,14 +396,22 @@ type tool struct {
 	p       *proc
 	startup time.Duration
 	netns   int // dropspot: namespaces with netfilter links, from its ready line
+	// dropspot: its stderr (log lines; the final report with --events)
+	stderrPath string
 }
 
 // startDropspot runs `dropspot watch --json` with extra flags and waits
 // for its --ready-file; stdout goes to w (a file or a pipe).
 func (b *bench) startDropspot(extra []string, w io.Writer) (*tool, error) {
+	return b.startWatch(append([]string{"--json"}, extra...), w)
+}
+
+// startWatch runs `dropspot watch` with these flags until stopped, and
+// waits for its --ready-file; stdout goes to w, stderr to t.stderrPath.
+func (b *bench) startWatch(flags []string, w io.Writer) (*tool, error) {
 	b.nready++
 	ready := filepath.Join(b.tmp, fmt.Sprintf("ready-%d", b.nready))
-	args := append([]string{"watch", "--json", "--duration", "900s", "--ready-file", ready}, extra...)
+	args := append([]string{"watch", "--duration", "900s", "--ready-file", ready}, flags...)
 	cmd := exec.Command(b.opt.dropspot, args...)
 	cmd.Stdout = w
 	errf, err := os.Create(filepath.Join(b.tmp, fmt.Sprintf("dropspot-%d.err", b.nready)))
@@ -427,7 +436,7 @@ func (b *bench) startDropspot(extra []string, w io.Writer) (*tool, error) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t := &tool{kind: "dropspot", p: p, startup: time.Since(t0)}
+	t := &tool{kind: "dropspot", p: p, startup: time.Since(t0), stderrPath: errf.Name()}
 	time.Sleep(20 * time.Millisecond) // the ready line is written just before the file
 	if msg, err := os.ReadFile(errf.Name()); err == nil {
 		if m := readyNetnsRe.FindSubmatch(msg); m != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,7 +58,7 @@ func TestBenchmarkSmoke(t *testing.T) {
 		defer cancel()
 	}
 	cmd := exec.CommandContext(ctx, benchtool, "run", "--dropspot", dropspot, "--bpftrace-script", script, "--out", out,
-		"--phases", "startup,throughput,hooks,components,scale",
+		"--phases", "startup,throughput,drops,hooks,components,scale",
 		"--configs", "baseline,dropspot,bpftrace,empty",
 		"--reps", "1", "--tcp-seconds", "1", "--udp-seconds", "1",
 		"--hook-reps", "1", "--hook-seconds", "1", "--startup-reps", "1",
@@ -111,6 +112,31 @@ func TestBenchmarkSmoke(t *testing.T) {
 			a.Verdict, a.Sent, a.Stages, a.Missing, len(pathStages))
 	}
 
+	storm := map[string]DropStormSample{}
+	for _, s := range r.DropStorm {
+		storm[s.Tool] = s
+	}
+	for _, cfg := range dropStormConfigs {
+		if s, ok := storm[cfg]; !ok || s.Sent == 0 {
+			t.Errorf("drop storm: no datagrams dropped with %s (%+v)", cfg, s)
+		}
+	}
+	// The flood's drops, every one: counted on the flow in the report, and
+	// streamed or counted as throttled/lost.
+	for cfg, want := range map[string][2]string{
+		"dropspot":        {"exact", ""},
+		"dropspot-events": {"", "exact|accounted"},
+		"dropspot-pcapng": {"exact", "exact|accounted"},
+	} {
+		s := storm[cfg]
+		if s.ReportVerdict != want[0] || !slices.Contains(strings.Split(want[1], "|"), s.StreamVerdict) {
+			t.Errorf("drop storm, %s: report %q, stream %q, want %q and %q (%+v)", cfg, s.ReportVerdict, s.StreamVerdict, want[0], want[1], s)
+		}
+	}
+	if len(r.Summary.DropStorm) != len(dropStormConfigs)-1 {
+		t.Errorf("drop storm ratios: %+v, want one per configuration", r.Summary.DropStorm)
+	}
+
 	ran := map[string]bool{}
 	for _, h := range r.Hooks {
 		if _, n := h.nsPerRun("udp"); n > 0 {
@@ -147,7 +173,7 @@ func TestBenchmarkSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, section := range []string{"Throughput", "Per-hook cost", "Scale"} {
+	for _, section := range []string{"Throughput", "Drop storm", "Per-hook cost", "Scale"} {
 		if !strings.Contains(string(md), section) {
 			t.Errorf("results.md has no %q section", section)
 		}

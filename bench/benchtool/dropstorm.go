@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// The drop storm: what dropspot costs where it is most likely to be run —
+// while a host drops packets — and what it keeps of every drop. A UDP
+// flood to a port nobody listens on (every datagram dropped, NO_SOCKET, in
+// namespace B) with dropspot counting only, streaming every drop as a JSON
+// line (--events), writing every dropped packet to pcapng (-w), and with
+// the bpftrace script (it counts kfree_skb per flow and reason).
+var dropStormConfigs = []string{"baseline", "dropspot", "dropspot-events", "dropspot-pcapng", "bpftrace"}
+
+// dropStormFlags are the watch flags of each dropspot configuration.
+var dropStormFlags = map[string][]string{
+	"dropspot":        {"--json"},
+	"dropspot-events": {"--events"}, // the final report goes to stderr, as text
+	"dropspot-pcapng": {"--json", "-w"},
+}
+
+// DropStormSample is one configuration's run in one repetition.
+type DropStormSample struct {
+	Rep          int      `json:"rep"`
+	Tool         string   `json:"tool"`
+	Sent         uint64   `json:"sent"` // datagrams the sender's kernel accepted: all dropped
+	SentPPS      float64  `json:"sent_pps"`
+	Foreign      int      `json:"foreign_bpf_programs"`
+	ForeignNames []string `json:"foreign_bpf_names,omitempty"`
+	StatsOn      bool     `json:"bpf_stats_on"`
+	// What dropspot kept of the flood's drops: the count on the flood flow
+	// in its JSON report (none with --events, whose report is text), the
+	// drops it streamed (--events lines, -w packets) and what its event
+	// budget and ring buffer could not take (global counters).
+	FlowDrops     uint64 `json:"flow_drops,omitempty"`
+	OverflowLoss  uint64 `json:"overflow_loss,omitempty"`
+	Streamed      uint64 `json:"streamed,omitempty"`
+	Throttled     uint64 `json:"events_throttled,omitempty"`
+	Lost          uint64 `json:"events_lost,omitempty"`
+	ReportVerdict string `json:"report_verdict,omitempty"`
+	StreamVerdict string `json:"stream_verdict,omitempty"`
+}
+
+func (s DropStormSample) repetition() int { return s.Rep }
+func (s DropStormSample) tool() string    { return s.Tool }
+func (s DropStormSample) clean() bool     { return s.Foreign == 0 && !s.StatsOn }
+
+func (b *bench) phaseDropStorm() error {
+	return b.interleaved(dropStormConfigs, func(cfg string, rep int) error {
+		s, err := b.dropStormOnce(cfg, rep)
+		if err != nil {
+			return err
+		}
+		b.logf("  rep %d %-15s %7.0f pps dropped  report %s, stream %s", rep, cfg, s.SentPPS, orDash(s.ReportVerdict), orDash(s.StreamVerdict))
+		b.res.DropStorm = append(b.res.DropStorm, s)
+		return nil
+	})
+}
+
+func (b *bench) dropStormOnce(cfg string, rep int) (s DropStormSample, err error) {
+	s = DropStormSample{Rep: rep, Tool: cfg}
+	out := filepath.Join(b.tmp, fmt.Sprintf("dropstorm-%s-%d.out", cfg, rep))
+	pcap := filepath.Join(b.tmp, fmt.Sprintf("dropstorm-%d.pcapng", rep))
+	var t *tool
+	switch flags, ok := dropStormFlags[cfg]; {
+	case ok:
+		if cfg == "dropspot-pcapng" {
+			flags = append(slices.Clone(flags), pcap)
+		}
+		f, ferr := os.Create(out)
+		if ferr != nil {
+			return s, ferr
+		}
+		t, err = b.startWatch(flags, f)
+		f.Close()
+	case cfg == "bpftrace":
+		t, err = b.startBpftrace()
+	case cfg != "baseline":
+		return s, fmt.Errorf("unknown drop-storm configuration %q", cfg)
+	}
+	if err != nil {
+		return s, err
+	}
+	var own []int
+	if t != nil {
+		own, _ = ownedBPF(t.p.pid())
+	}
+	mon := startMonitor(own)
+	r, err := b.udpDropRun(b.opt.udpSeconds)
+	m := mon.finish()
+	s.Foreign, s.ForeignNames, s.StatsOn = m.Foreign, m.ForeignNames, m.StatsOn
+	if err != nil {
+		_ = t.stop()
+		return s, err
+	}
+	s.Sent, s.SentPPS = r.Sent, float64(r.Sent)/r.Seconds
+	if err := t.stop(); err != nil {
+		return s, err
+	}
+	if _, ok := dropStormFlags[cfg]; !ok {
+		return s, nil
+	}
+	netns, err := b.netnsInodes()
+	if err != nil {
+		return s, err
+	}
+	flood := floodFlow{sport: r.Sport, netns: netns[1]}
+	return s, s.judge(cfg, flood, out, pcap, t.stderrPath)
+}
+
+// floodFlow is the drop storm's flow where its datagrams die: A → B's
+// closed port, in namespace B.
+type floodFlow struct {
+	sport int
+	netns uint64
+}
+
+func (f floodFlow) is(proto, src string, sport int, dst string, dport int, netns uint64) bool {
+	return proto == "udp" && src == addrA && dst == addrB && sport == f.sport && strconv.Itoa(dport) == dropPort &&
+		netns == f.netns
+}
+
+// judge reads what dropspot kept of the flood (its report, its stream) and
+// says whether every dropped datagram is in it or in a counter of what it
+// could not keep.
+func (s *DropStormSample) judge(cfg string, flood floodFlow, out, pcap, stderr string) error {
+	var err error
+	switch cfg {
+	case "dropspot", "dropspot-pcapng":
+		err = s.readReport(flood, out)
+		if err == nil && cfg == "dropspot-pcapng" {
+			s.Streamed, err = capturedPackets(flood, pcap)
+		}
+	case "dropspot-events":
+		err = s.readEvents(flood, out, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	if cfg != "dropspot-events" {
+		s.ReportVerdict = keptVerdict(s.Sent, s.FlowDrops, s.OverflowLoss)
+	}
+	if cfg != "dropspot" {
+		s.StreamVerdict = keptVerdict(s.Sent, s.Streamed, s.Throttled+s.Lost)
+	}
+	return nil
+}
+
+// keptVerdict: every one of want was kept, or each missing one is in a
+// loss counter (counters are host-wide, so they may cover more).
+func keptVerdict(want, kept, counted uint64) string {
+	switch {
+	case kept == want:
+		return "exact"
+	case kept < want && want-kept <= counted:
+		return "accounted"
+	default:
+		return "UNACCOUNTED"
+	}
+}
+
+func (s *DropStormSample) readReport(flood floodFlow, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var r dsReport
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("dropspot JSON: %w", err)
+	}
+	for _, f := range r.Flows {
+		if flood.is(f.Proto, f.Src, f.Sport, f.Dst, f.Dport, f.Netns) {
+			for _, d := range f.Drops {
+				s.FlowDrops += d.Count
+			}
+		}
+	}
+	counter := func(k string) uint64 {
+		var n uint64
+		_ = json.Unmarshal(r.Overflow[k], &n)
+		return n
+	}
+	for _, k := range overflowLossKeys {
+		s.OverflowLoss += counter(k)
+	}
+	s.Throttled, s.Lost = counter("events_throttled"), counter("events_lost")
+	return nil
+}
+
+// dsEvent: the fields of a --events line the drop storm reads.
+type dsEvent struct {
+	Netns uint64 `json:"netns"`
+	Flow  struct {
+		Proto string `json:"proto"`
+		Src   string `json:"src"`
+		Sport int    `json:"sport"`
+		Dst   string `json:"dst"`
+		Dport int    `json:"dport"`
+	} `json:"flow"`
+	Packets uint64 `json:"packets"`
+}
+
+var eventCountersRe = regexp.MustCompile(`events_lost=(\d+) events_throttled=(\d+)`)
+
+// readEvents counts the flood's --events lines, and takes the event
+// counters from the text report on stderr.
+func (s *DropStormSample) readEvents(flood floodFlow, events, stderr string) error {
+	f, err := os.Open(events)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e dsEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("--events line: %w", err)
+		}
+		if flood.is(e.Flow.Proto, e.Flow.Src, e.Flow.Sport, e.Flow.Dst, e.Flow.Dport, e.Netns) {
+			s.Streamed += e.Packets
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	text, err := os.ReadFile(stderr)
+	if err != nil {
+		return err
+	}
+	m := eventCountersRe.FindSubmatch(text)
+	if m == nil {
+		return errors.New("no event counters in the --events run's report")
+	}
+	s.Lost, _ = strconv.ParseUint(string(m[1]), 10, 64)
+	s.Throttled, _ = strconv.ParseUint(string(m[2]), 10, 64)
+	return nil
+}
+
+// capturedPackets counts the flood's datagrams in a -w capture: raw IP
+// packets, each on an interface block named "DEV@netns:INODE".
+func capturedPackets(flood floodFlow, path string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		return 0, fmt.Errorf("pcapng: %w", err)
+	}
+	var n uint64
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("pcapng: %w", err)
+		}
+		iface, err := r.Interface(ci.InterfaceIndex)
+		if err != nil {
+			return n, fmt.Errorf("pcapng: %w", err)
+		}
+		_, ns, _ := strings.Cut(iface.Name, "@netns:")
+		netns, _ := strconv.ParseUint(ns, 10, 64)
+		p := gopacket.NewPacket(data, layers.LayerTypeIPv4, gopacket.NoCopy)
+		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		if ip == nil || udp == nil {
+			continue
+		}
+		src, _ := netip.AddrFromSlice(ip.SrcIP)
+		dst, _ := netip.AddrFromSlice(ip.DstIP)
+		if flood.is("udp", src.String(), int(udp.SrcPort), dst.String(), int(udp.DstPort), netns) {
+			n++
+		}
+	}
+}
+
+func (r *Results) dropStormMarkdown(p func(string, ...any)) {
+	p("\n## Drop storm: UDP 64 B flood to a port nobody listens on (every datagram dropped, NO_SOCKET)\n\n")
+	p("What dropspot costs while a host drops packets, and what it keeps of each drop. Ratios: configuration ÷ baseline of the same repetition.\n\n")
+	p("| configuration | dropped (kpps) | ratio | ratio, undisturbed repetitions |\n|---|---|---|---|\n")
+	for _, x := range r.Summary.DropStorm {
+		if x.Tool == "baseline" {
+			continue
+		}
+		k := func(s summary) summary {
+			return summary{N: s.N, Median: s.Median / 1e3, Min: s.Min / 1e3, Max: s.Max / 1e3}
+		}
+		p("| %s | %s (baseline %s) | **%s** | %s |\n", x.Tool, spread(k(x.Value), "%.0f"), spread(k(x.Base), "%.0f"),
+			spread(x.Ratio, "%.3f"), spread(x.RatioClean, "%.3f"))
+	}
+	p("\nWhat each dropspot run kept of the flood's drops: the count on the flood flow in its report (sent − counted; the --events run's report is text, not read), and the drops it streamed (--events lines, -w packets of the flood) against what its event budget (--events-rate, 1000/s per CPU by default) throttled and its ring buffer lost (host-wide counters).\n\n")
+	p("| rep | configuration | dropped | report: sent − counted | report | streamed | throttled + lost | stream |\n|---|---|---|---|---|---|---|---|\n")
+	for _, s := range r.DropStorm {
+		if _, ok := dropStormFlags[s.Tool]; !ok {
+			continue
+		}
+		report, stream := "–", "–"
+		if s.ReportVerdict != "" {
+			report = fmt.Sprintf("%d", int64(s.Sent)-int64(s.FlowDrops))
+		}
+		if s.StreamVerdict != "" {
+			stream = fmt.Sprintf("%d", s.Streamed)
+		}
+		p("| %d | %s | %d | %s | %s | %s | %d | %s |\n", s.Rep, s.Tool, s.Sent, report, orDash(s.ReportVerdict), stream,
+			s.Throttled+s.Lost, orDash(s.StreamVerdict))
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/dropspot/dropspot/internal/capture"
+)
+
+func TestKeptVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		want, kept, counted uint64
+		verdict             string
+	}{
+		{100, 100, 0, "exact"},
+		{100, 100, 50, "exact"},
+		{100, 60, 40, "accounted"},
+		{100, 60, 1000, "accounted"}, // host-wide counters may cover more
+		{100, 60, 39, "UNACCOUNTED"},
+		{100, 101, 0, "UNACCOUNTED"}, // kept more than there was
+		{0, 0, 0, "exact"},
+	} {
+		if got := keptVerdict(tc.want, tc.kept, tc.counted); got != tc.verdict {
+			t.Errorf("keptVerdict(%d, %d, %d) = %q, want %q", tc.want, tc.kept, tc.counted, got, tc.verdict)
+		}
+	}
+}
+
+const (
+	stormSport = 41000
+	stormNetns = 2 // namespace B, where the flood dies
+)
+
+var stormFlood = floodFlow{sport: stormSport, netns: stormNetns}
+
+// TestDropStormReport: the flood flow's drops in namespace B, no one
+// else's, and the event counters of the JSON report.
+func TestDropStormReport(t *testing.T) {
+	dport, _ := strconv.Atoi(dropPort)
+	flood := func(netns uint64, sport, dport, count int) dsFlow {
+		return dsFlow{Proto: "udp", Src: addrA, Sport: sport, Dst: addrB, Dport: dport, Netns: netns,
+			Drops: []dsDrop{{Reason: "NO_SOCKET", Stage: "l4.rcv", Count: uint64(count)}}}
+	}
+	path := unitWriteReport(t, []dsFlow{
+		flood(stormNetns, stormSport, dport, 900),
+		flood(stormNetns, stormSport, dport, 50), // a second record of the flow adds up
+		flood(1, stormSport, dport, 7),           // the same flow in another namespace
+		flood(stormNetns, stormSport+1, dport, 7),
+		flood(stormNetns, stormSport, dport+1, 7),
+	}, map[string]any{"drops_unrecorded": 50, "events_throttled": 0, "events_lost": 0})
+	s := DropStormSample{Sent: 1000}
+	if err := s.judge("dropspot", stormFlood, path, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if s.FlowDrops != 950 || s.OverflowLoss != 50 || s.ReportVerdict != "accounted" || s.StreamVerdict != "" {
+		t.Errorf("got drops %d, overflow loss %d, verdicts %q/%q; want 950, 50, accounted and no stream verdict",
+			s.FlowDrops, s.OverflowLoss, s.ReportVerdict, s.StreamVerdict)
+	}
+}
+
+// TestDropStormEvents: the flood's --events lines, and the counters from
+// the text report on stderr.
+func TestDropStormEvents(t *testing.T) {
+	dir := t.TempDir()
+	dport, _ := strconv.Atoi(dropPort)
+	var lines []string
+	event := func(netns uint64, sport, packets int) {
+		e := map[string]any{"netns": netns, "packets": packets, "drop": map[string]any{"reason": "NO_SOCKET"},
+			"flow": map[string]any{"proto": "udp", "src": addrA, "sport": sport, "dst": addrB, "dport": dport}}
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(data))
+	}
+	for range 30 {
+		event(stormNetns, stormSport, 1)
+	}
+	event(stormNetns, stormSport, 2) // a GSO packet stands for several
+	event(1, stormSport, 1)
+	event(stormNetns, stormSport+1, 1)
+	events := filepath.Join(dir, "events")
+	stderr := filepath.Join(dir, "stderr")
+	writeFile(t, events, strings.Join(lines, "\n")+"\n")
+	writeFile(t, stderr, "dropspot: ready: ...\noverflow: evicted_flows=0 unparsed=0 flow_create_failed=0 tx_done_unmatched=0 drops_unrecorded=0 drops_evicted=0 events_lost=3 events_throttled=65\n")
+
+	s := DropStormSample{Sent: 100}
+	if err := s.judge("dropspot-events", stormFlood, events, "", stderr); err != nil {
+		t.Fatal(err)
+	}
+	if s.Streamed != 32 || s.Lost != 3 || s.Throttled != 65 || s.StreamVerdict != "accounted" || s.ReportVerdict != "" {
+		t.Errorf("got streamed %d, lost %d, throttled %d, verdicts %q/%q; want 32, 3, 65, accounted and no report verdict",
+			s.Streamed, s.Lost, s.Throttled, s.StreamVerdict, s.ReportVerdict)
+	}
+	s = DropStormSample{Sent: 101}
+	if err := s.judge("dropspot-events", stormFlood, events, "", stderr); err != nil || s.StreamVerdict != "UNACCOUNTED" {
+		t.Errorf("one drop neither streamed nor counted: verdict %q (%v), want UNACCOUNTED", s.StreamVerdict, err)
+	}
+
+	writeFile(t, stderr, "dropspot: ready\n")
+	if err := s.judge("dropspot-events", stormFlood, events, "", stderr); err == nil {
+		t.Error("a report without event counters was accepted")
+	}
+	writeFile(t, events, "{not json\n")
+	if err := s.judge("dropspot-events", stormFlood, events, "", stderr); err == nil {
+		t.Error("a broken --events line was accepted")
+	}
+}
+
+// TestDropStormCapture reads a capture written by dropspot's own pcapng
+// writer: only the flood's datagrams on namespace B's interfaces count.
+func TestDropStormCapture(t *testing.T) {
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "drops.pcapng")
+	f, err := os.Create(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := capture.NewWriter(f, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dport, _ := strconv.Atoi(dropPort)
+	add := func(netns uint32, ifindex uint32, src string, sport, dport int) {
+		data := udpPacket(t, src, addrB, sport, dport)
+		err := w.Write(capture.Packet{
+			CaptureInfo: gopacket.CaptureInfo{Timestamp: time.Unix(0, 0), CaptureLength: len(data), Length: len(data)},
+			Data:        data, Netns: netns, Ifindex: ifindex, Ifname: "dsbb0", Comment: "NO_SOCKET at l4.rcv",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		add(stormNetns, 7, addrA, stormSport, dport)
+	}
+	add(1, 7, addrA, stormSport, dport)                   // another namespace
+	add(stormNetns, 7, addrA, stormSport+1, dport)        // another source port
+	add(stormNetns, 7, "198.18.200.9", stormSport, dport) // another source
+	add(stormNetns, 0, addrA, stormSport, dport)          // no device: no namespace known
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	report := unitWriteReport(t, []dsFlow{{Proto: "udp", Src: addrA, Sport: stormSport, Dst: addrB, Dport: dport,
+		Netns: stormNetns, Drops: []dsDrop{{Reason: "NO_SOCKET", Count: 10}}}}, map[string]any{"events_throttled": 5})
+
+	s := DropStormSample{Sent: 10}
+	if err := s.judge("dropspot-pcapng", stormFlood, report, pcap, ""); err != nil {
+		t.Fatal(err)
+	}
+	if s.Streamed != 5 || s.Throttled != 5 || s.ReportVerdict != "exact" || s.StreamVerdict != "accounted" {
+		t.Errorf("got captured %d, throttled %d, verdicts %q/%q; want 5, 5, exact, accounted",
+			s.Streamed, s.Throttled, s.ReportVerdict, s.StreamVerdict)
+	}
+}
+
+// udpPacket is an IPv4/UDP datagram with a 64-byte payload.
+func udpPacket(t *testing.T, src, dst string, sport, dport int) []byte {
+	t.Helper()
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, ip, udp, gopacket.Payload(make([]byte, 64))); err != nil {
+		t.Fatal(fmt.Errorf("serialize: %w", err))
+	}
+	return buf.Bytes()
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDropStormMarkdown(t *testing.T) {
+	r := &Results{DropStorm: []DropStormSample{
+		{Rep: 0, Tool: "baseline", Sent: 400_000, SentPPS: 200_000},
+		{Rep: 0, Tool: "dropspot", Sent: 300_000, SentPPS: 150_000, FlowDrops: 300_000, ReportVerdict: "exact"},
+		{Rep: 0, Tool: "dropspot-events", Sent: 280_000, SentPPS: 140_000, Streamed: 4_000, Throttled: 276_000, StreamVerdict: "accounted"},
+		{Rep: 0, Tool: "bpftrace", Sent: 260_000, SentPPS: 130_000},
+	}}
+	r.Summarize()
+	md := r.Markdown(options{reps: 1})
+	for _, want := range []string{
+		"## Drop storm",
+		"| dropspot | 150 (baseline 200) | **0.750** | 0.750 |",
+		"| dropspot-events | 140 (baseline 200) | **0.700** | 0.700 |",
+		"| bpftrace | 130 (baseline 200) | **0.650** | 0.650 |",
+		"| 0 | dropspot | 300000 | 0 | exact | – | 0 | – |",
+		"| 0 | dropspot-events | 280000 | – | – | 4000 | 276000 | accounted |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "| 0 | bpftrace |") {
+		t.Error("bpftrace has no drop-keeping row: it keeps counts only")
+	}
+}
