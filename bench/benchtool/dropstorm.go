@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -24,14 +25,22 @@ import (
 // flood to a port nobody listens on (every datagram dropped, NO_SOCKET, in
 // namespace B) with dropspot counting only, streaming every drop as a JSON
 // line (--events), writing every dropped packet to pcapng (-w), and with
-// the bpftrace script (it counts kfree_skb per flow and reason).
+// the bpftrace script (its three tracepoints count per flow, kfree_skb
+// with the reason).
 var dropStormConfigs = []string{"baseline", "dropspot", "dropspot-events", "dropspot-pcapng", "bpftrace"}
 
-// dropStormFlags are the watch flags of each dropspot configuration.
-var dropStormFlags = map[string][]string{
-	"dropspot":        {"--json"},
-	"dropspot-events": {"--events"}, // the final report goes to stderr, as text
-	"dropspot-pcapng": {"--json", "-w"},
+// dropStormRun is how a dropspot configuration runs and what it leaves to
+// read afterwards.
+type dropStormRun struct {
+	flags  []string // watch flags; "-w" is followed by the capture's path
+	report bool     // a JSON report on stdout (--events writes a text one on stderr)
+	stream string   // "events": JSON lines on stdout; "pcapng": the -w file
+}
+
+var dropStormRuns = map[string]dropStormRun{
+	"dropspot":        {flags: []string{"--json"}, report: true},
+	"dropspot-events": {flags: []string{"--events"}, stream: "events"},
+	"dropspot-pcapng": {flags: []string{"--json", "-w"}, report: true, stream: "pcapng"},
 }
 
 // DropStormSample is one configuration's run in one repetition.
@@ -43,17 +52,21 @@ type DropStormSample struct {
 	Foreign      int      `json:"foreign_bpf_programs"`
 	ForeignNames []string `json:"foreign_bpf_names,omitempty"`
 	StatsOn      bool     `json:"bpf_stats_on"`
-	// What dropspot kept of the flood's drops: the count on the flood flow
-	// in its JSON report (none with --events, whose report is text), the
-	// drops it streamed (--events lines, -w packets) and what its event
-	// budget and ring buffer could not take (global counters).
-	FlowDrops     uint64 `json:"flow_drops,omitempty"`
-	OverflowLoss  uint64 `json:"overflow_loss,omitempty"`
-	Streamed      uint64 `json:"streamed,omitempty"`
-	Throttled     uint64 `json:"events_throttled,omitempty"`
-	Lost          uint64 `json:"events_lost,omitempty"`
-	ReportVerdict string `json:"report_verdict,omitempty"`
-	StreamVerdict string `json:"stream_verdict,omitempty"`
+	// What dropspot kept of the flood's drops. Its JSON report (none with
+	// --events, whose report is text): the drops on the flood flow, by
+	// "reason@stage", and what the drop table could not hold (host-wide:
+	// drops not recorded, entries evicted). Its stream: the flood's drops
+	// streamed (--events lines, -w packets), and what its event budget
+	// throttled and its ring buffer lost (host-wide, one per dropped skb).
+	FlowDrops       uint64            `json:"flow_drops,omitempty"`
+	DropReasons     map[string]uint64 `json:"drop_reasons,omitempty"`
+	DropsUnrecorded uint64            `json:"drops_unrecorded,omitempty"`
+	DropsEvicted    uint64            `json:"drops_evicted,omitempty"`
+	Streamed        uint64            `json:"streamed,omitempty"`
+	Throttled       uint64            `json:"events_throttled,omitempty"`
+	Lost            uint64            `json:"events_lost,omitempty"`
+	ReportVerdict   string            `json:"report_verdict,omitempty"`
+	StreamVerdict   string            `json:"stream_verdict,omitempty"`
 }
 
 func (s DropStormSample) repetition() int { return s.Rep }
@@ -77,9 +90,11 @@ func (b *bench) dropStormOnce(cfg string, rep int) (s DropStormSample, err error
 	out := filepath.Join(b.tmp, fmt.Sprintf("dropstorm-%s-%d.out", cfg, rep))
 	pcap := filepath.Join(b.tmp, fmt.Sprintf("dropstorm-%d.pcapng", rep))
 	var t *tool
-	switch flags, ok := dropStormFlags[cfg]; {
-	case ok:
-		if cfg == "dropspot-pcapng" {
+	run, isDropspot := dropStormRuns[cfg]
+	switch {
+	case isDropspot:
+		flags := run.flags
+		if run.stream == "pcapng" {
 			flags = append(slices.Clone(flags), pcap)
 		}
 		f, ferr := os.Create(out)
@@ -112,7 +127,7 @@ func (b *bench) dropStormOnce(cfg string, rep int) (s DropStormSample, err error
 	if err := t.stop(); err != nil {
 		return s, err
 	}
-	if _, ok := dropStormFlags[cfg]; !ok {
+	if !isDropspot {
 		return s, nil
 	}
 	netns, err := b.netnsInodes()
@@ -120,7 +135,7 @@ func (b *bench) dropStormOnce(cfg string, rep int) (s DropStormSample, err error
 		return s, err
 	}
 	flood := floodFlow{sport: r.Sport, netns: netns[1]}
-	return s, s.judge(cfg, flood, out, pcap, t.stderrPath)
+	return s, s.judge(run, flood, out, pcap, t.stderrPath)
 }
 
 // floodFlow is the drop storm's flow where its datagrams die: A → B's
@@ -138,36 +153,44 @@ func (f floodFlow) is(proto, src string, sport int, dst string, dport int, netns
 // judge reads what dropspot kept of the flood (its report, its stream) and
 // says whether every dropped datagram is in it or in a counter of what it
 // could not keep.
-func (s *DropStormSample) judge(cfg string, flood floodFlow, out, pcap, stderr string) error {
-	var err error
-	switch cfg {
-	case "dropspot", "dropspot-pcapng":
-		err = s.readReport(flood, out)
-		if err == nil && cfg == "dropspot-pcapng" {
-			s.Streamed, err = capturedPackets(flood, pcap)
+func (s *DropStormSample) judge(run dropStormRun, flood floodFlow, stdout, pcap, stderr string) error {
+	if run.report {
+		if err := s.readReport(flood, stdout); err != nil {
+			return err
 		}
-	case "dropspot-events":
-		err = s.readEvents(flood, out, stderr)
+		s.ReportVerdict = keptVerdict(s.Sent, s.FlowDrops, s.DropsUnrecorded)
+		if s.ReportVerdict == "UNACCOUNTED" && s.DropsEvicted > 0 {
+			// evicted entries are counted, their packets are not
+			s.ReportVerdict += " (drop entries evicted)"
+		}
+	}
+	var err error
+	switch run.stream {
+	case "events":
+		err = s.readEvents(flood, stdout, stderr)
+	case "pcapng":
+		s.Streamed, err = capturedPackets(flood, pcap)
+	default:
+		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if cfg != "dropspot-events" {
-		s.ReportVerdict = keptVerdict(s.Sent, s.FlowDrops, s.OverflowLoss)
-	}
-	if cfg != "dropspot" {
-		s.StreamVerdict = keptVerdict(s.Sent, s.Streamed, s.Throttled+s.Lost)
-	}
+	s.StreamVerdict = keptVerdict(s.Sent, s.Streamed, s.Throttled+s.Lost)
 	return nil
 }
 
-// keptVerdict: every one of want was kept, or each missing one is in a
-// loss counter (counters are host-wide, so they may cover more).
+// keptVerdict compares what was kept with what there was: "exact";
+// "balanced", every missing one in a loss counter and nothing else there;
+// "accounted", the counters hold at least the missing ones (they are
+// host-wide: other drops on the host count there too); else "UNACCOUNTED".
 func keptVerdict(want, kept, counted uint64) string {
 	switch {
 	case kept == want:
 		return "exact"
-	case kept < want && want-kept <= counted:
+	case kept < want && want-kept == counted:
+		return "balanced"
+	case kept < want && want-kept < counted:
 		return "accounted"
 	default:
 		return "UNACCOUNTED"
@@ -183,10 +206,12 @@ func (s *DropStormSample) readReport(flood floodFlow, path string) error {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return fmt.Errorf("dropspot JSON: %w", err)
 	}
+	s.DropReasons = map[string]uint64{}
 	for _, f := range r.Flows {
 		if flood.is(f.Proto, f.Src, f.Sport, f.Dst, f.Dport, f.Netns) {
 			for _, d := range f.Drops {
 				s.FlowDrops += d.Count
+				s.DropReasons[d.Reason+"@"+d.Stage] += d.Count
 			}
 		}
 	}
@@ -195,9 +220,7 @@ func (s *DropStormSample) readReport(flood floodFlow, path string) error {
 		_ = json.Unmarshal(r.Overflow[k], &n)
 		return n
 	}
-	for _, k := range overflowLossKeys {
-		s.OverflowLoss += counter(k)
-	}
+	s.DropsUnrecorded, s.DropsEvicted = counter("drops_unrecorded"), counter("drops_evicted")
 	s.Throttled, s.Lost = counter("events_throttled"), counter("events_lost")
 	return nil
 }
@@ -212,13 +235,13 @@ type dsEvent struct {
 		Dst   string `json:"dst"`
 		Dport int    `json:"dport"`
 	} `json:"flow"`
-	Packets uint64 `json:"packets"`
 }
 
 var eventCountersRe = regexp.MustCompile(`events_lost=(\d+) events_throttled=(\d+)`)
 
-// readEvents counts the flood's --events lines, and takes the event
-// counters from the text report on stderr.
+// readEvents counts the flood's --events lines — one per dropped skb, as
+// the throttled and lost counters count (a line's "packets" would count
+// GSO segments) — and takes those counters from the text report on stderr.
 func (s *DropStormSample) readEvents(flood floodFlow, events, stderr string) error {
 	f, err := os.Open(events)
 	if err != nil {
@@ -233,7 +256,7 @@ func (s *DropStormSample) readEvents(flood floodFlow, events, stderr string) err
 			return fmt.Errorf("--events line: %w", err)
 		}
 		if flood.is(e.Flow.Proto, e.Flow.Src, e.Flow.Sport, e.Flow.Dst, e.Flow.Dport, e.Netns) {
-			s.Streamed += e.Packets
+			s.Streamed++
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -253,7 +276,9 @@ func (s *DropStormSample) readEvents(flood floodFlow, events, stderr string) err
 }
 
 // capturedPackets counts the flood's datagrams in a -w capture: raw IP
-// packets, each on an interface block named "DEV@netns:INODE".
+// packets, each on an interface block named "DEV@netns:INODE". A drop
+// whose bytes could not be read is not in the capture, nor in a counter:
+// it shows as UNACCOUNTED, never as kept.
 func capturedPackets(flood floodFlow, path string) (uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -298,30 +323,46 @@ func (r *Results) dropStormMarkdown(p func(string, ...any)) {
 	p("What dropspot costs while a host drops packets, and what it keeps of each drop. Ratios: configuration ÷ baseline of the same repetition.\n\n")
 	p("| configuration | dropped (kpps) | ratio | ratio, undisturbed repetitions |\n|---|---|---|---|\n")
 	for _, x := range r.Summary.DropStorm {
-		if x.Tool == "baseline" {
-			continue
-		}
-		k := func(s summary) summary {
-			return summary{N: s.N, Median: s.Median / 1e3, Min: s.Min / 1e3, Max: s.Max / 1e3}
-		}
-		p("| %s | %s (baseline %s) | **%s** | %s |\n", x.Tool, spread(k(x.Value), "%.0f"), spread(k(x.Base), "%.0f"),
+		p("| %s | %s (baseline %s) | **%s** | %s |\n", x.Tool, spread(x.Value.scaled(1e-3), "%.0f"), spread(x.Base.scaled(1e-3), "%.0f"),
 			spread(x.Ratio, "%.3f"), spread(x.RatioClean, "%.3f"))
 	}
-	p("\nWhat each dropspot run kept of the flood's drops: the count on the flood flow in its report (sent − counted; the --events run's report is text, not read), and the drops it streamed (--events lines, -w packets of the flood) against what its event budget (--events-rate, 1000/s per CPU by default) throttled and its ring buffer lost (host-wide counters).\n\n")
-	p("| rep | configuration | dropped | report: sent − counted | report | streamed | throttled + lost | stream |\n|---|---|---|---|---|---|---|---|\n")
+	disturbed := 0
 	for _, s := range r.DropStorm {
-		if _, ok := dropStormFlags[s.Tool]; !ok {
+		if !s.clean() {
+			disturbed++
+		}
+	}
+	p("\n%d of %d measurements saw other people's BPF programs on the packet path or bpf_stats turned on.\n\n", disturbed, len(r.DropStorm))
+	p("What each dropspot run kept of the flood's drops. Report: the drops on the flood flow in its JSON report (the --events run's report is text, not read) and the drop table's host-wide `drops_unrecorded`. Stream: the flood's --events lines or -w packets, and the host-wide `events_throttled` (over --events-rate, 1000/s per CPU by default) + `events_lost` (ring buffer full). Verdicts: exact; balanced (every missing one in the counters, nothing else there); accounted (the counters hold more: other drops on the host); UNACCOUNTED.\n\n")
+	p("| rep | configuration | dropped | report: sent − counted | unrecorded | drop reasons | report | streamed | throttled + lost | stream |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	rows := slices.Clone(r.DropStorm)
+	slices.SortStableFunc(rows, func(a, b DropStormSample) int {
+		if a.Rep != b.Rep {
+			return a.Rep - b.Rep
+		}
+		return slices.Index(dropStormConfigs, a.Tool) - slices.Index(dropStormConfigs, b.Tool)
+	})
+	for _, s := range rows {
+		run, ok := dropStormRuns[s.Tool]
+		if !ok {
 			continue
 		}
-		report, stream := "–", "–"
-		if s.ReportVerdict != "" {
-			report = fmt.Sprintf("%d", int64(s.Sent)-int64(s.FlowDrops))
+		missing, unrecorded, reasons, stream, counted := "–", "–", "–", "–", "–"
+		if run.report {
+			missing, unrecorded = fmt.Sprint(int64(s.Sent)-int64(s.FlowDrops)), fmt.Sprint(s.DropsUnrecorded)
+			var rs []string
+			for _, k := range slices.Sorted(maps.Keys(s.DropReasons)) {
+				rs = append(rs, fmt.Sprintf("%s %d", k, s.DropReasons[k]))
+			}
+			if len(rs) > 0 {
+				reasons = strings.Join(rs, ", ")
+			}
 		}
-		if s.StreamVerdict != "" {
-			stream = fmt.Sprintf("%d", s.Streamed)
+		if run.stream != "" {
+			stream, counted = fmt.Sprint(s.Streamed), fmt.Sprint(s.Throttled+s.Lost)
 		}
-		p("| %d | %s | %d | %s | %s | %s | %d | %s |\n", s.Rep, s.Tool, s.Sent, report, orDash(s.ReportVerdict), stream,
-			s.Throttled+s.Lost, orDash(s.StreamVerdict))
+		p("| %d | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", s.Rep, s.Tool, s.Sent, missing, unrecorded, reasons,
+			orDash(s.ReportVerdict), stream, counted, orDash(s.StreamVerdict))
 	}
 }
 

@@ -186,9 +186,7 @@ func (r *Results) Markdown(o options) string {
 		if mt.unit == "kpps" {
 			scale, format = 1e-3, "%.0f"
 		}
-		sc := func(s summary) summary {
-			return summary{N: s.N, Median: s.Median * scale, Min: s.Min * scale, Max: s.Max * scale}
-		}
+		sc := func(s summary) summary { return s.scaled(scale) }
 		basesum := ds.Base
 		if basesum.N == 0 {
 			basesum = bt.Base
@@ -377,7 +375,7 @@ func (r *Results) Markdown(o options) string {
 		p("| %d | %d | %s | %s | %s | %s | %s | %s | %.2f / %.2f | %s | %.1f / %.1f | %s | %s | %s |\n", a.flows, a.maxFlows, spread(a.entries, "%.0f"), spread(a.evicted, "%.0f"),
 			spread(a.mapMiB, "%.1f"), spread(a.flowsMiB, "%.1f"), spread(a.report, "%.2f"), spread(a.firstByte, "%.2f"), a.iter.Median, a.batch.Median, spread(a.reportMB, "%.0f"),
 			a.user.Median, a.sys.Median, spread(a.rssMiB, "%.0f"),
-			spread(a.startup, "%.0f"), spread(summary{N: a.floodPPS.N, Median: a.floodPPS.Median / 1e3, Min: a.floodPPS.Min / 1e3, Max: a.floodPPS.Max / 1e3}, "%.0f"))
+			spread(a.startup, "%.0f"), spread(a.floodPPS.scaled(1e-3), "%.0f"))
 	}
 
 	if up := r.UProfile; up != nil {

@@ -316,6 +316,11 @@ type summary struct {
 	Max    float64 `json:"max"`
 }
 
+// scaled is the summary in other units (kpps from packets/s, ...).
+func (s summary) scaled(f float64) summary {
+	return summary{N: s.N, Median: s.Median * f, Min: s.Min * f, Max: s.Max * f}
+}
+
 func summarize(xs []float64) summary {
 	if len(xs) == 0 {
 		return summary{}

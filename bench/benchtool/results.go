@@ -366,9 +366,9 @@ func (b *bench) writeResults() error {
 	if err := writeCSV("throughput.csv", rows); err != nil {
 		return err
 	}
-	rows = [][]string{{"rep", "tool", "sent", "sent_pps", "flow_drops", "overflow_loss", "streamed", "events_throttled", "events_lost", "report_verdict", "stream_verdict", "foreign_bpf_programs", "bpf_stats_on"}}
+	rows = [][]string{{"rep", "tool", "sent", "sent_pps", "flow_drops", "drops_unrecorded", "drops_evicted", "streamed", "events_throttled", "events_lost", "report_verdict", "stream_verdict", "foreign_bpf_programs", "bpf_stats_on"}}
 	for _, s := range b.res.DropStorm {
-		rows = append(rows, []string{strconv.Itoa(s.Rep), s.Tool, fmt.Sprint(s.Sent), f(s.SentPPS), fmt.Sprint(s.FlowDrops), fmt.Sprint(s.OverflowLoss), fmt.Sprint(s.Streamed), fmt.Sprint(s.Throttled), fmt.Sprint(s.Lost), s.ReportVerdict, s.StreamVerdict, strconv.Itoa(s.Foreign), strconv.FormatBool(s.StatsOn)})
+		rows = append(rows, []string{strconv.Itoa(s.Rep), s.Tool, fmt.Sprint(s.Sent), f(s.SentPPS), fmt.Sprint(s.FlowDrops), fmt.Sprint(s.DropsUnrecorded), fmt.Sprint(s.DropsEvicted), fmt.Sprint(s.Streamed), fmt.Sprint(s.Throttled), fmt.Sprint(s.Lost), s.ReportVerdict, s.StreamVerdict, strconv.Itoa(s.Foreign), strconv.FormatBool(s.StatsOn)})
 	}
 	if err := writeCSV("dropstorm.csv", rows); err != nil {
 		return err
