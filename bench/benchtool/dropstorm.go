@@ -45,13 +45,11 @@ var dropStormRuns = map[string]dropStormRun{
 
 // DropStormSample is one configuration's run in one repetition.
 type DropStormSample struct {
-	Rep          int      `json:"rep"`
-	Tool         string   `json:"tool"`
-	Sent         uint64   `json:"sent"` // datagrams the sender's kernel accepted: all dropped
-	SentPPS      float64  `json:"sent_pps"`
-	Foreign      int      `json:"foreign_bpf_programs"`
-	ForeignNames []string `json:"foreign_bpf_names,omitempty"`
-	StatsOn      bool     `json:"bpf_stats_on"`
+	Rep     int     `json:"rep"`
+	Tool    string  `json:"tool"`
+	Sent    uint64  `json:"sent"` // datagrams the sender's kernel accepted: all dropped
+	SentPPS float64 `json:"sent_pps"`
+	disturbance
 	// What dropspot kept of the flood's drops. Its JSON report (none with
 	// --events, whose report is text): the drops on the flood flow, by
 	// "reason@stage", and what the drop table could not hold (host-wide:
@@ -71,7 +69,6 @@ type DropStormSample struct {
 
 func (s DropStormSample) repetition() int { return s.Rep }
 func (s DropStormSample) tool() string    { return s.Tool }
-func (s DropStormSample) clean() bool     { return s.Foreign == 0 && !s.StatsOn }
 
 func (b *bench) phaseDropStorm() error {
 	return b.interleaved(dropStormConfigs, func(cfg string, rep int) error {
@@ -117,8 +114,7 @@ func (b *bench) dropStormOnce(cfg string, rep int) (s DropStormSample, err error
 	}
 	mon := startMonitor(own)
 	r, err := b.udpDropRun(b.opt.udpSeconds)
-	m := mon.finish()
-	s.Foreign, s.ForeignNames, s.StatsOn = m.Foreign, m.ForeignNames, m.StatsOn
+	s.disturbance = mon.finish()
 	if err != nil {
 		_ = t.stop()
 		return s, err
@@ -198,13 +194,9 @@ func keptVerdict(want, kept, counted uint64) string {
 }
 
 func (s *DropStormSample) readReport(flood floodFlow, path string) error {
-	data, err := os.ReadFile(path)
+	r, err := readReport(path)
 	if err != nil {
 		return err
-	}
-	var r dsReport
-	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("dropspot JSON: %w", err)
 	}
 	s.DropReasons = map[string]uint64{}
 	for _, f := range r.Flows {
@@ -215,13 +207,9 @@ func (s *DropStormSample) readReport(flood floodFlow, path string) error {
 			}
 		}
 	}
-	counter := func(k string) uint64 {
-		var n uint64
-		_ = json.Unmarshal(r.Overflow[k], &n)
-		return n
-	}
-	s.DropsUnrecorded, s.DropsEvicted = counter("drops_unrecorded"), counter("drops_evicted")
-	s.Throttled, s.Lost = counter("events_throttled"), counter("events_lost")
+	c := r.counters()
+	s.DropsUnrecorded, s.DropsEvicted = c["drops_unrecorded"], c["drops_evicted"]
+	s.Throttled, s.Lost = c["events_throttled"], c["events_lost"]
 	return nil
 }
 
@@ -326,13 +314,7 @@ func (r *Results) dropStormMarkdown(p func(string, ...any)) {
 		p("| %s | %s (baseline %s) | **%s** | %s |\n", x.Tool, spread(x.Value.scaled(1e-3), "%.0f"), spread(x.Base.scaled(1e-3), "%.0f"),
 			spread(x.Ratio, "%.3f"), spread(x.RatioClean, "%.3f"))
 	}
-	disturbed := 0
-	for _, s := range r.DropStorm {
-		if !s.clean() {
-			disturbed++
-		}
-	}
-	p("\n%d of %d measurements saw other people's BPF programs on the packet path or bpf_stats turned on.\n\n", disturbed, len(r.DropStorm))
+	p("\n%d of %d measurements saw other people's BPF programs on the packet path or bpf_stats turned on.\n\n", disturbed(r.DropStorm), len(r.DropStorm))
 	p("What each dropspot run kept of the flood's drops. Report: the drops on the flood flow in its JSON report (the --events run's report is text, not read) and the drop table's host-wide `drops_unrecorded`. Stream: the flood's --events lines or -w packets, and the host-wide `events_throttled` (over --events-rate, 1000/s per CPU by default) + `events_lost` (ring buffer full). Verdicts: exact; balanced (every missing one in the counters, nothing else there); accounted (the counters hold more: other drops on the host); UNACCOUNTED.\n\n")
 	p("| rep | configuration | dropped | report: sent − counted | unrecorded | drop reasons | report | streamed | throttled + lost | stream |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	rows := slices.Clone(r.DropStorm)

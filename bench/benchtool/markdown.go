@@ -199,14 +199,9 @@ func (r *Results) Markdown(o options) string {
 			p("| … tcpdrop-bpfcc | | | | | | | | %s (ratio %s) |\n", spread(sc(tr.Value), format), spread(tr.Ratio, "%.3f"))
 		}
 	}
-	disturbed := 0
-	for _, s := range r.Throughput {
-		if !s.clean() {
-			disturbed++
-		}
-	}
-	p("\n%d of %d measurements saw other people's BPF programs on the packet path or bpf_stats turned on (the machine is shared; see throughput.csv).", disturbed, len(r.Throughput))
-	if disturbed > 0 {
+	nDisturbed := disturbed(r.Throughput)
+	p("\n%d of %d measurements saw other people's BPF programs on the packet path or bpf_stats turned on (the machine is shared; see throughput.csv).", nDisturbed, len(r.Throughput))
+	if nDisturbed > 0 {
 		p(" Ratios over the undisturbed repetitions only:")
 		for _, t := range []string{"dropspot", "bpftrace", "empty"} {
 			a, _ := r.ratio(t, "tcp_gbps")
@@ -340,7 +335,7 @@ func (r *Results) Markdown(o options) string {
 
 	if kp := r.KProfile; kp != nil {
 		p("\n### Where the UDP sender's CPU goes with dropspot attached (bpftrace profile:hz:999 kernel stacks of the sending process, whose softirqs run the whole veth receive path; %d samples, %d more in the receiving process)\n\n", kp.Samples, kp.ReceiverSamples)
-		if kp.Foreign > 0 || kp.StatsOn {
+		if !kp.clean() {
 			p("Disturbed: %d foreign BPF programs on the path %v, bpf_stats on: %v.\n\n", kp.Foreign, kp.ForeignNames, kp.StatsOn)
 		}
 		p("| share of samples | where |\n|---|---|\n")

@@ -152,7 +152,7 @@ func unitThroughput() []ThroughputSample {
 		{Rep: 0, Tool: "empty", TCPGbps: 9.8, UDPSentPPS: 980_000, UDPRecvPPS: 784_000},
 		{Rep: 0, Tool: "empty-tp", TCPGbps: 9.5, UDPSentPPS: 970_000, UDPRecvPPS: 792_000},
 		{Rep: 1, Tool: "empty", TCPGbps: 20, UDPSentPPS: 2_000_000, UDPRecvPPS: 1_600_000},
-		{Rep: 1, Tool: "bpftrace", TCPGbps: 12, UDPSentPPS: 1_200_000, UDPRecvPPS: 960_000, Foreign: 2, ForeignNames: []string{"cilium_x", "other"}},
+		{Rep: 1, Tool: "bpftrace", TCPGbps: 12, UDPSentPPS: 1_200_000, UDPRecvPPS: 960_000, disturbance: disturbance{Foreign: 2, ForeignNames: []string{"cilium_x", "other"}}},
 		{Rep: 1, Tool: "baseline", TCPGbps: 20, UDPSentPPS: 2_000_000, UDPRecvPPS: 1_600_000},
 		{Rep: 1, Tool: "dropspot", TCPGbps: 19.2, UDPSentPPS: 1_900_000, UDPRecvPPS: 1_600_000},
 	}

@@ -22,10 +22,26 @@ var relevantTypes = map[ebpf.ProgramType]bool{
 	ebpf.Netfilter: true, ebpf.CGroupSKB: true, ebpf.PerfEvent: true,
 }
 
-type monitorResult struct {
-	Foreign      int      // most foreign programs seen at once
-	ForeignNames []string // their names
-	StatsOn      bool     // some program's run_cnt grew: bpf_stats was on
+// disturbance is what else ran on the packets' path during a measurement;
+// the samples that carry it embed it.
+type disturbance struct {
+	Foreign      int      `json:"foreign_bpf_programs"`        // most foreign programs seen at once
+	ForeignNames []string `json:"foreign_bpf_names,omitempty"` // their names
+	StatsOn      bool     `json:"bpf_stats_on"`                // some program's run_cnt grew: bpf_stats was on
+}
+
+// clean: neither foreign programs nor bpf_stats on meanwhile.
+func (d disturbance) clean() bool { return d.Foreign == 0 && !d.StatsOn }
+
+// disturbed counts the samples that were not clean.
+func disturbed[S interface{ clean() bool }](samples []S) int {
+	n := 0
+	for _, s := range samples {
+		if !s.clean() {
+			n++
+		}
+	}
+	return n
 }
 
 type monitor struct {
@@ -33,7 +49,7 @@ type monitor struct {
 	stop chan struct{}
 	done chan struct{}
 	mu   sync.Mutex
-	res  monitorResult
+	res  disturbance
 	cnt  map[ebpf.ProgramID]uint64
 	seen map[string]bool
 }
@@ -96,7 +112,7 @@ func (m *monitor) poll() {
 	m.mu.Unlock()
 }
 
-func (m *monitor) finish() monitorResult {
+func (m *monitor) finish() disturbance {
 	close(m.stop)
 	<-m.done
 	for n := range m.seen {

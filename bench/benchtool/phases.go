@@ -127,10 +127,7 @@ func (b *bench) measureOnce(cfg string, rep int) (s ThroughputSample, err error)
 		own, _ = ownedBPF(t.p.pid())
 	}
 	mon := startMonitor(own)
-	defer func() {
-		r := mon.finish()
-		s.Foreign, s.ForeignNames, s.StatsOn = r.Foreign, r.ForeignNames, r.StatsOn
-	}()
+	defer func() { s.disturbance = mon.finish() }()
 	bps, err := b.tcpRun(b.opt.tcpSeconds)
 	if err != nil {
 		_ = t.stop()
@@ -188,6 +185,32 @@ type dsReport struct {
 	FlowTableEntries int                        `json:"flow_table_entries"`
 }
 
+// counters are the report's numeric overflow counters (unparsed_drops,
+// a list, is not one).
+func (r dsReport) counters() map[string]uint64 {
+	c := map[string]uint64{}
+	for k, v := range r.Overflow {
+		var n uint64
+		if json.Unmarshal(v, &n) == nil {
+			c[k] = n
+		}
+	}
+	return c
+}
+
+// readReport reads a dropspot JSON report from a file.
+func readReport(path string) (dsReport, error) {
+	var r dsReport
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("dropspot JSON: %w", err)
+	}
+	return r, nil
+}
+
 // pathStages are the stages a datagram from A to B passes (not ip.forward).
 var pathStages = []string{"ip.local_out", "ip.postrouting", "tx.queue", "tx.xmit", "tx.done",
 	"rx.driver", "rx.core", "ip.rcv", "ip.local_in", "l4.rcv", "sock.rcv"}
@@ -202,13 +225,9 @@ var overflowLossKeys = []string{"evicted_flows", "flow_create_failed", "drops_un
 func accuracy(path string, u udpRunResult, rep int, netns []uint64) (Accuracy, error) {
 	a := Accuracy{Rep: rep, Sent: u.Send.Sent, Received: u.Recv.Received, Stages: map[string]uint64{},
 		Missing: map[string]int64{}, DropReasons: map[string]uint64{}, Overflow: map[string]uint64{}}
-	data, err := os.ReadFile(path)
+	r, err := readReport(path)
 	if err != nil {
 		return a, err
-	}
-	var r dsReport
-	if err := json.Unmarshal(data, &r); err != nil {
-		return a, fmt.Errorf("dropspot JSON: %w", err)
 	}
 	dport, _ := strconv.Atoi(udpPort)
 	found := 0
@@ -226,12 +245,7 @@ func accuracy(path string, u udpRunResult, rep int, netns []uint64) (Accuracy, e
 			a.DropReasons[d.Reason+"@"+d.Stage] += d.Count
 		}
 	}
-	for k, v := range r.Overflow {
-		var n uint64
-		if json.Unmarshal(v, &n) == nil {
-			a.Overflow[k] = n
-		}
-	}
+	a.Overflow = r.counters()
 	for _, k := range overflowLossKeys {
 		a.OverflowLoss += a.Overflow[k]
 	}

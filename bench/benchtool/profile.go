@@ -142,15 +142,13 @@ func (b *bench) startProfiler(prog string) (*proc, *bytes.Buffer, error) {
 
 // KProfile: where the UDP sender's CPU goes with dropspot attached.
 type KProfile struct {
-	Samples         int                `json:"samples"`
-	ReceiverSamples int                `json:"receiver_samples"`
-	Foreign         int                `json:"foreign_bpf_programs"`
-	ForeignNames    []string           `json:"foreign_bpf_names,omitempty"`
-	StatsOn         bool               `json:"bpf_stats_on"`
-	Categories      map[string]float64 `json:"categories_percent"`
-	PerProgram      []FrameShare       `json:"per_program_percent"`
-	Leaf            []FrameShare       `json:"leaf_percent"`
-	HelperInBPF     []FrameShare       `json:"inside_bpf_leaf_percent"`
+	Samples         int `json:"samples"`
+	ReceiverSamples int `json:"receiver_samples"`
+	disturbance
+	Categories  map[string]float64 `json:"categories_percent"`
+	PerProgram  []FrameShare       `json:"per_program_percent"`
+	Leaf        []FrameShare       `json:"leaf_percent"`
+	HelperInBPF []FrameShare       `json:"inside_bpf_leaf_percent"`
 }
 
 // phaseKProfile samples kernel stacks of the UDP sender and receiver
@@ -209,7 +207,7 @@ func (b *bench) phaseKProfile() error {
 	}
 	kp := kp0
 	kp.Categories = map[string]float64{}
-	kp.Foreign, kp.ForeignNames, kp.StatsOn = mr.Foreign, mr.ForeignNames, mr.StatsOn
+	kp.disturbance = mr
 	progShare := map[string]int{}
 	inside := []stackSample{}
 	for _, s := range stacks {

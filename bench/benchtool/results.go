@@ -69,15 +69,11 @@ type ThroughputSample struct {
 	UDPRecv    uint64  `json:"udp_received"`
 	UDPSentPPS float64 `json:"udp_sent_pps"`
 	UDPRecvPPS float64 `json:"udp_received_pps"`
-	// what else ran on the packets' path meanwhile (see monitor.go)
-	Foreign      int      `json:"foreign_bpf_programs"`
-	ForeignNames []string `json:"foreign_bpf_names,omitempty"`
-	StatsOn      bool     `json:"bpf_stats_on"`
+	disturbance
 }
 
 func (s ThroughputSample) repetition() int { return s.Rep }
 func (s ThroughputSample) tool() string    { return s.Tool }
-func (s ThroughputSample) clean() bool     { return s.Foreign == 0 && !s.StatsOn }
 
 type Accuracy struct {
 	Rep          int               `json:"rep"`
@@ -288,7 +284,7 @@ func (r *Results) Summarize() {
 type sample interface {
 	repetition() int
 	tool() string
-	clean() bool // neither foreign BPF programs nor bpf_stats on meanwhile
+	clean() bool // see disturbance
 }
 
 type metric[S sample] struct {

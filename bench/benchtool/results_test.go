@@ -99,9 +99,9 @@ func TestResultsSummarizeCleanRatiosAndOrder(t *testing.T) {
 		{Rep: 0, Tool: "bpftrace", TCPGbps: 5, UDPSentPPS: 5, UDPRecvPPS: 5},
 		// rep 1: the tool's own run was disturbed by foreign programs
 		{Rep: 1, Tool: "baseline", TCPGbps: 10, UDPSentPPS: 10, UDPRecvPPS: 10},
-		{Rep: 1, Tool: "dropspot", TCPGbps: 2, UDPSentPPS: 2, UDPRecvPPS: 2, Foreign: 1},
+		{Rep: 1, Tool: "dropspot", TCPGbps: 2, UDPSentPPS: 2, UDPRecvPPS: 2, disturbance: disturbance{Foreign: 1}},
 		// rep 2: the baseline ran with bpf_stats on
-		{Rep: 2, Tool: "baseline", TCPGbps: 10, UDPSentPPS: 10, UDPRecvPPS: 10, StatsOn: true},
+		{Rep: 2, Tool: "baseline", TCPGbps: 10, UDPSentPPS: 10, UDPRecvPPS: 10, disturbance: disturbance{StatsOn: true}},
 		{Rep: 2, Tool: "dropspot", TCPGbps: 3, UDPSentPPS: 3, UDPRecvPPS: 3},
 		// rep 3: clean again
 		{Rep: 3, Tool: "baseline", TCPGbps: 10, UDPSentPPS: 10, UDPRecvPPS: 10},
