@@ -108,16 +108,6 @@ static __always_inline enum l3_at drop_l3_at(struct sk_buff *skb)
 	return (v == 4 || v == 6) ? L3_AT_NETHDR : L3_AT_DATA;
 }
 
-static __always_inline bool same_flow(const struct flow_key *a, const struct flow_key *b)
-{
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
-
-	for (int i = 0; i < sizeof(*a) / 4; i++)
-		if (x[i] != y[i])
-			return false;
-	return true;
-}
-
 static __always_inline bool event_allowed(void)
 {
 	__u32 zero = 0;
@@ -170,12 +160,29 @@ static __always_inline void emit_event(void *ctx, struct sk_buff *skb, const str
 		counter_inc(COUNTER_EVENTS_LOST);
 }
 
+/* drop_admitted: a packet's drop counts when its path was admitted; one
+ * no stage saw counts when the window is open. The path ends here, so its
+ * entry goes; its last stage is the drop's stage (when the entry is this
+ * packet's: same namespace and flow, not a freed skb's at the same address). */
+static __always_inline bool drop_admitted(__u64 addr, const struct flow_key *key, __u8 *stage)
+{
+	struct skb_path *p = bpf_map_lookup_elem(&skb_paths, &addr);
+	bool admitted;
+
+	if (!p || p->key.netns != key->netns)
+		return window_admits_untracked(key->netns);
+	admitted = p->admitted;
+	if (admitted && same_flow(&p->key, key))
+		*stage = p->last_stage;
+	bpf_map_delete_elem(&skb_paths, &addr);
+	return admitted;
+}
+
 static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason)
 {
 	struct drop_key key = {};
 	struct pkt_meta meta = {.segs = 1};
 	enum verdict v = classify(skb, drop_l3_at(skb), 0, 0, &key.flow, &meta);
-	struct last_seen *ls;
 	__u64 *count;
 
 	if (v == VERDICT_FILTERED)
@@ -185,14 +192,14 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 	key.ifindex = skb->dev ? skb->dev->ifindex : 0;
 	key.stage = STAGE_NONE;
 	if (v == VERDICT_NOT_IP || v == VERDICT_MALFORMED) {
+		if (!window_admits_untracked(0))
+			return;
 		__builtin_memset(&key.flow, 0, sizeof(key.flow));
 		key.kind = v == VERDICT_NOT_IP ? DROP_NOT_IP : DROP_MALFORMED;
 		meta.segs = 1;
-	} else {
-		__u64 addr = ptr_addr(skb);
-		ls = last_seen_slot(addr);
-		if (ls && ls->skb == addr && same_flow(&ls->key, &key.flow))
-			key.stage = ls->stage;
+	} else if (!drop_admitted(ptr_addr(skb), &key.flow, &key.stage)) {
+		counter_add(COUNTER_DROPS_OUTSIDE_WINDOW, meta.segs);
+		return;
 	}
 
 	count = bpf_map_lookup_elem(&drops, &key);

@@ -75,7 +75,8 @@ struct {
 
 static __always_inline struct tx_inflight *tx_slot(__u64 skb)
 {
-	__u32 idx = skb_slot(skb, TX_SLOTS);
+	/* skbs are slab objects: the low bits carry no information. */
+	__u32 idx = (skb >> 8) % TX_SLOTS;
 
 	return bpf_map_lookup_elem(&tx_inflight, &idx);
 }
@@ -89,9 +90,8 @@ int BPF_PROG(tp_net_dev_start_xmit, struct sk_buff *skb)
 	struct pkt_meta meta = {};
 	enum verdict v = classify(skb, L3_AT_NETHDR, 0, 0, &key, &meta);
 
+	v = admit(skb, STAGE_TX_XMIT, v, &key, &meta);
 	count_parsed(STAGE_TX_XMIT, v, &key, &meta);
-	if (v == VERDICT_COUNTED)
-		remember(skb, STAGE_TX_XMIT, &key);
 	if (slot) {
 		slot->skb = addr;
 		slot->verdict = v;
@@ -114,5 +114,7 @@ int BPF_PROG(tp_net_dev_xmit, struct sk_buff *skb, int rc)
 		return 0;
 	}
 	count_parsed(STAGE_TX_DONE, slot->verdict, &slot->key, &slot->meta);
+	if (slot->verdict == VERDICT_COUNTED)
+		path_moved(addr, STAGE_TX_DONE, slot->key.netns);
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "flow.h"
 #include "maps.h"
+#include "window.h"
 
 #define EEXIST 17
 
@@ -113,6 +114,7 @@ enum verdict {
 	VERDICT_FILTERED,
 	VERDICT_NOT_IP,
 	VERDICT_MALFORMED,
+	VERDICT_OUTSIDE, /* outside the counting window: not counted */
 };
 
 /* count_parsed adds an already parsed packet to its stage. */
@@ -133,6 +135,8 @@ static __always_inline void count_parsed(enum stage st, enum verdict v, const st
 		return;
 	case VERDICT_FILTERED:
 		__sync_fetch_and_add(&t->filtered, meta->segs);
+		return;
+	case VERDICT_OUTSIDE:
 		return;
 	default:
 		break;
@@ -214,50 +218,14 @@ static __always_inline __u64 ptr_addr(const void *p)
 	return addr;
 }
 
-/* The packets each CPU counted last, and at which stage, in a few slots
- * picked by skb address. A packet's stages run back to back on one CPU,
- * so when it is dropped the drop hook finds here the last stage it passed.
- * Several slots, because a packet's handling may send others in between
- * (an ICMP error goes out before the offending packet is freed). */
-#define LAST_SEEN_SLOTS 64
-
-struct last_seen {
-	__u64 skb;
-	__u32 stage;
-	struct flow_key key;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LAST_SEEN_SLOTS);
-	__type(key, __u32);
-	__type(value, struct last_seen);
-} last_seen SEC(".maps");
-
-/* skb_slot picks a per-CPU slot for an skb address (skbs are slab
- * objects, so the low bits carry no information). */
-static __always_inline __u32 skb_slot(__u64 skb, __u32 slots)
+/* admit applies the counting window to a classified packet: a flow
+ * packet follows its path's admission, anything else the window's state. */
+static __always_inline enum verdict admit(struct sk_buff *skb, enum stage st, enum verdict v,
+					  const struct flow_key *key, const struct pkt_meta *meta)
 {
-	return (skb >> 8) % slots;
-}
-
-static __always_inline struct last_seen *last_seen_slot(__u64 skb)
-{
-	__u32 idx = skb_slot(skb, LAST_SEEN_SLOTS);
-
-	return bpf_map_lookup_elem(&last_seen, &idx);
-}
-
-static __always_inline void remember(struct sk_buff *skb, enum stage st, const struct flow_key *key)
-{
-	__u64 addr = ptr_addr(skb);
-	struct last_seen *ls = last_seen_slot(addr);
-
-	if (!ls)
-		return;
-	ls->skb = addr;
-	ls->stage = st;
-	ls->key = *key;
+	if (v == VERDICT_COUNTED)
+		return path_admits(ptr_addr(skb), st, key, meta->segs) ? v : VERDICT_OUTSIDE;
+	return window_admits_untracked(0) ? v : VERDICT_OUTSIDE;
 }
 
 static __always_inline void count_stage_access(bool btf, struct sk_buff *skb, enum stage st, enum l3_at at,
@@ -267,9 +235,7 @@ static __always_inline void count_stage_access(bool btf, struct sk_buff *skb, en
 	struct pkt_meta meta = {};
 	enum verdict v = classify_access(btf, skb, at, netns, ifindex, &key, &meta);
 
-	count_parsed(st, v, &key, &meta);
-	if (v == VERDICT_COUNTED)
-		remember(skb, st, &key);
+	count_parsed(st, admit(skb, st, v, &key, &meta), &key, &meta);
 }
 
 /* count_stage: for hooks holding a BTF-typed skb (tracepoints, fentry,

@@ -51,10 +51,15 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-static __always_inline void counter_inc(enum counter c)
+static __always_inline void counter_add(enum counter c, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &c);
 
 	if (v)
-		__sync_fetch_and_add(v, 1);
+		__sync_fetch_and_add(v, n);
+}
+
+static __always_inline void counter_inc(enum counter c)
+{
+	counter_add(c, 1);
 }

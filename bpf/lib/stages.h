@@ -30,5 +30,9 @@ enum counter {
 	COUNTER_EVENTS_LOST,        /* drop events the ring buffer had no room for */
 	COUNTER_EVENTS_THROTTLED,   /* drop events over the --events-rate budget */
 	COUNTER_DROP_ENTRIES_CREATED, /* drop table entries made (evicted = made - present) */
+	COUNTER_IN_FLIGHT_AT_START, /* packets already on their path when the window opened: not counted */
+	COUNTER_NETNS_UNHOOKED,     /* packets of a namespace whose hooks were not all attached yet: not counted */
+	COUNTER_NETNS_NEWS_LOST,    /* new namespaces the ring buffer could not report (retried) */
+	COUNTER_DROPS_OUTSIDE_WINDOW, /* drops of packets the window did not admit: not counted */
 	NR_COUNTERS,
 };

@@ -49,7 +49,11 @@ const (
 	DropspotCounterCOUNTER_EVENTS_LOST          DropspotCounter = 4
 	DropspotCounterCOUNTER_EVENTS_THROTTLED     DropspotCounter = 5
 	DropspotCounterCOUNTER_DROP_ENTRIES_CREATED DropspotCounter = 6
-	DropspotCounterNR_COUNTERS                  DropspotCounter = 7
+	DropspotCounterCOUNTER_IN_FLIGHT_AT_START   DropspotCounter = 7
+	DropspotCounterCOUNTER_NETNS_UNHOOKED       DropspotCounter = 8
+	DropspotCounterCOUNTER_NETNS_NEWS_LOST      DropspotCounter = 9
+	DropspotCounterCOUNTER_DROPS_OUTSIDE_WINDOW DropspotCounter = 10
+	DropspotCounterNR_COUNTERS                  DropspotCounter = 11
 )
 
 type DropspotDropEvent struct {
@@ -134,12 +138,12 @@ type DropspotFltRule struct {
 	Preds  [8]DropspotFltPred
 }
 
-type DropspotLastSeen struct {
-	_     structs.HostLayout
-	Skb   uint64
-	Stage uint32
-	Key   DropspotFlowKey
-}
+type DropspotNetnsState uint32
+
+const (
+	DropspotNetnsStateNETNS_PENDING DropspotNetnsState = 1
+	DropspotNetnsStateNETNS_READY   DropspotNetnsState = 2
+)
 
 type DropspotParseResult uint32
 
@@ -166,6 +170,12 @@ const (
 	DropspotPredKindPRED_PORT   DropspotPredKind = 4
 )
 
+type DropspotRecentPath struct {
+	_        structs.HostLayout
+	Key      DropspotFlowKey
+	Admitted uint32
+}
+
 type DropspotSelftestResult struct {
 	_       structs.HostLayout
 	Ret     DropspotParseResult
@@ -178,6 +188,18 @@ type DropspotSelftestResult struct {
 		L3Off uint32
 		L3Cap uint32
 	}
+}
+
+type DropspotSkbPath struct {
+	_             structs.HostLayout
+	Key           DropspotFlowKey
+	Generation    uint32
+	Segs          uint32
+	Stages        uint16
+	Admitted      uint8
+	LastStage     uint8
+	InFlightNoted uint8
+	Pad           [7]uint8
 }
 
 type DropspotStage uint32
@@ -222,19 +244,39 @@ type DropspotTxInflight struct {
 	}
 }
 
+type DropspotWindow struct {
+	_          structs.HostLayout
+	State      uint32
+	NetnsGated uint32
+	Generation uint32
+	Pad        uint32
+}
+
+type DropspotWindowState uint32
+
+const (
+	DropspotWindowStateWINDOW_SHUT    DropspotWindowState = 0
+	DropspotWindowStateWINDOW_OPEN    DropspotWindowState = 1
+	DropspotWindowStateWINDOW_CLOSING DropspotWindowState = 2
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	DropspotMapCounters                    = "counters"
+	DropspotMapCountingWindow              = "counting_window"
 	DropspotMapDrops                       = "drops"
 	DropspotMapEventBudget                 = "event_budget"
 	DropspotMapEventBuf                    = "event_buf"
 	DropspotMapEvents                      = "events"
 	DropspotMapFlows                       = "flows"
-	DropspotMapLastSeen                    = "last_seen"
+	DropspotMapNetnsNews                   = "netns_news"
+	DropspotMapNetnsStates                 = "netns_states"
 	DropspotMapParseResults                = "parse_results"
 	DropspotMapPtrScratch                  = "ptr_scratch"
+	DropspotMapRecentPaths                 = "recent_paths"
+	DropspotMapSkbPaths                    = "skb_paths"
 	DropspotMapStacks                      = "stacks"
 	DropspotMapTotals                      = "totals"
 	DropspotMapTxInflight                  = "tx_inflight"
@@ -276,8 +318,10 @@ const (
 	DropspotVarCFG                         = "CFG"
 	DropspotVarUnusedDropEvent             = "unused_drop_event"
 	DropspotVarUnusedDropKind              = "unused_drop_kind"
+	DropspotVarUnusedNetnsState            = "unused_netns_state"
 	DropspotVarUnusedPredDir               = "unused_pred_dir"
 	DropspotVarUnusedPredKind              = "unused_pred_kind"
+	DropspotVarUnusedWindowState           = "unused_window_state"
 )
 
 // LoadDropspot returns the embedded CollectionSpec for Dropspot.
@@ -363,29 +407,35 @@ type DropspotProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DropspotMapSpecs struct {
-	Counters     *ebpf.MapSpec `ebpf:"counters"`
-	Drops        *ebpf.MapSpec `ebpf:"drops"`
-	EventBudget  *ebpf.MapSpec `ebpf:"event_budget"`
-	EventBuf     *ebpf.MapSpec `ebpf:"event_buf"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Flows        *ebpf.MapSpec `ebpf:"flows"`
-	LastSeen     *ebpf.MapSpec `ebpf:"last_seen"`
-	ParseResults *ebpf.MapSpec `ebpf:"parse_results"`
-	PtrScratch   *ebpf.MapSpec `ebpf:"ptr_scratch"`
-	Stacks       *ebpf.MapSpec `ebpf:"stacks"`
-	Totals       *ebpf.MapSpec `ebpf:"totals"`
-	TxInflight   *ebpf.MapSpec `ebpf:"tx_inflight"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	CountingWindow *ebpf.MapSpec `ebpf:"counting_window"`
+	Drops          *ebpf.MapSpec `ebpf:"drops"`
+	EventBudget    *ebpf.MapSpec `ebpf:"event_budget"`
+	EventBuf       *ebpf.MapSpec `ebpf:"event_buf"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	Flows          *ebpf.MapSpec `ebpf:"flows"`
+	NetnsNews      *ebpf.MapSpec `ebpf:"netns_news"`
+	NetnsStates    *ebpf.MapSpec `ebpf:"netns_states"`
+	ParseResults   *ebpf.MapSpec `ebpf:"parse_results"`
+	PtrScratch     *ebpf.MapSpec `ebpf:"ptr_scratch"`
+	RecentPaths    *ebpf.MapSpec `ebpf:"recent_paths"`
+	SkbPaths       *ebpf.MapSpec `ebpf:"skb_paths"`
+	Stacks         *ebpf.MapSpec `ebpf:"stacks"`
+	Totals         *ebpf.MapSpec `ebpf:"totals"`
+	TxInflight     *ebpf.MapSpec `ebpf:"tx_inflight"`
 }
 
 // DropspotVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DropspotVariableSpecs struct {
-	CFG             *ebpf.VariableSpec `ebpf:"CFG"`
-	UnusedDropEvent *ebpf.VariableSpec `ebpf:"unused_drop_event"`
-	UnusedDropKind  *ebpf.VariableSpec `ebpf:"unused_drop_kind"`
-	UnusedPredDir   *ebpf.VariableSpec `ebpf:"unused_pred_dir"`
-	UnusedPredKind  *ebpf.VariableSpec `ebpf:"unused_pred_kind"`
+	CFG               *ebpf.VariableSpec `ebpf:"CFG"`
+	UnusedDropEvent   *ebpf.VariableSpec `ebpf:"unused_drop_event"`
+	UnusedDropKind    *ebpf.VariableSpec `ebpf:"unused_drop_kind"`
+	UnusedNetnsState  *ebpf.VariableSpec `ebpf:"unused_netns_state"`
+	UnusedPredDir     *ebpf.VariableSpec `ebpf:"unused_pred_dir"`
+	UnusedPredKind    *ebpf.VariableSpec `ebpf:"unused_pred_kind"`
+	UnusedWindowState *ebpf.VariableSpec `ebpf:"unused_window_state"`
 }
 
 // DropspotObjects contains all objects after they have been loaded into the kernel.
@@ -408,31 +458,39 @@ func (o *DropspotObjects) Close() error {
 //
 // It can be passed to LoadDropspotObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DropspotMaps struct {
-	Counters     *ebpf.Map `ebpf:"counters"`
-	Drops        *ebpf.Map `ebpf:"drops"`
-	EventBudget  *ebpf.Map `ebpf:"event_budget"`
-	EventBuf     *ebpf.Map `ebpf:"event_buf"`
-	Events       *ebpf.Map `ebpf:"events"`
-	Flows        *ebpf.Map `ebpf:"flows"`
-	LastSeen     *ebpf.Map `ebpf:"last_seen"`
-	ParseResults *ebpf.Map `ebpf:"parse_results"`
-	PtrScratch   *ebpf.Map `ebpf:"ptr_scratch"`
-	Stacks       *ebpf.Map `ebpf:"stacks"`
-	Totals       *ebpf.Map `ebpf:"totals"`
-	TxInflight   *ebpf.Map `ebpf:"tx_inflight"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	CountingWindow *ebpf.Map `ebpf:"counting_window"`
+	Drops          *ebpf.Map `ebpf:"drops"`
+	EventBudget    *ebpf.Map `ebpf:"event_budget"`
+	EventBuf       *ebpf.Map `ebpf:"event_buf"`
+	Events         *ebpf.Map `ebpf:"events"`
+	Flows          *ebpf.Map `ebpf:"flows"`
+	NetnsNews      *ebpf.Map `ebpf:"netns_news"`
+	NetnsStates    *ebpf.Map `ebpf:"netns_states"`
+	ParseResults   *ebpf.Map `ebpf:"parse_results"`
+	PtrScratch     *ebpf.Map `ebpf:"ptr_scratch"`
+	RecentPaths    *ebpf.Map `ebpf:"recent_paths"`
+	SkbPaths       *ebpf.Map `ebpf:"skb_paths"`
+	Stacks         *ebpf.Map `ebpf:"stacks"`
+	Totals         *ebpf.Map `ebpf:"totals"`
+	TxInflight     *ebpf.Map `ebpf:"tx_inflight"`
 }
 
 func (m *DropspotMaps) Close() error {
 	return _DropspotClose(
 		m.Counters,
+		m.CountingWindow,
 		m.Drops,
 		m.EventBudget,
 		m.EventBuf,
 		m.Events,
 		m.Flows,
-		m.LastSeen,
+		m.NetnsNews,
+		m.NetnsStates,
 		m.ParseResults,
 		m.PtrScratch,
+		m.RecentPaths,
+		m.SkbPaths,
 		m.Stacks,
 		m.Totals,
 		m.TxInflight,
@@ -443,11 +501,13 @@ func (m *DropspotMaps) Close() error {
 //
 // It can be passed to LoadDropspotObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DropspotVariables struct {
-	CFG             *ebpf.Variable `ebpf:"CFG"`
-	UnusedDropEvent *ebpf.Variable `ebpf:"unused_drop_event"`
-	UnusedDropKind  *ebpf.Variable `ebpf:"unused_drop_kind"`
-	UnusedPredDir   *ebpf.Variable `ebpf:"unused_pred_dir"`
-	UnusedPredKind  *ebpf.Variable `ebpf:"unused_pred_kind"`
+	CFG               *ebpf.Variable `ebpf:"CFG"`
+	UnusedDropEvent   *ebpf.Variable `ebpf:"unused_drop_event"`
+	UnusedDropKind    *ebpf.Variable `ebpf:"unused_drop_kind"`
+	UnusedNetnsState  *ebpf.Variable `ebpf:"unused_netns_state"`
+	UnusedPredDir     *ebpf.Variable `ebpf:"unused_pred_dir"`
+	UnusedPredKind    *ebpf.Variable `ebpf:"unused_pred_kind"`
+	UnusedWindowState *ebpf.Variable `ebpf:"unused_window_state"`
 }
 
 // DropspotPrograms contains all programs after they have been loaded into the kernel.

@@ -324,6 +324,11 @@ func watch(args []string, stdout, stderr io.Writer) error {
 	} else {
 		<-ctx.Done()
 	}
+	// Admission ends first; packets already admitted finish their path
+	// before the final read.
+	if err := t.Drain(context.Background()); err != nil {
+		return err
+	}
 
 	err = errors.Join(<-eventsDone, sinks.close(), <-cmdDone)
 	if err != nil {

@@ -73,6 +73,11 @@ func Run(ctx context.Context, w io.Writer, names report.Namer, log *slog.Logger)
 		return fmt.Errorf("healthy connection: %w", err)
 	}
 
+	// Every fault has run: close the window so that what follows is the
+	// final count of every admitted packet.
+	if err := t.Drain(ctx); err != nil {
+		return err
+	}
 	// Ground-truth counters can move a moment before the kernel's drop
 	// tracepoint has run for the last packet: read until both agree, for
 	// a second at most.

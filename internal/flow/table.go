@@ -36,6 +36,14 @@ type Overflow struct {
 	DropsEvicted     uint64 // drop entries pushed out of the full drop table (LRU)
 	EventsLost       uint64 // drop events the ring buffer had no room for
 	EventsThrottled  uint64 // drop events over the rate limit
+	// The counting window (bpf/lib/window.h): packets not counted at all
+	// because their path through a namespace began before the window
+	// opened, or before the namespace's hooks were all attached; drops of
+	// such packets; namespaces the kernel could not report at once.
+	InFlightAtStart    uint64
+	NetnsUnhooked      uint64
+	DropsOutsideWindow uint64
+	NetnsNewsLost      uint64
 }
 
 // Snapshot is the state of the maps at one moment.
@@ -44,6 +52,7 @@ type Snapshot struct {
 	Drops    []Drop
 	Totals   [stage.Count]StageTotals
 	Overflow Overflow
+	InFlight InFlight // nil when not read (a restored report)
 }
 
 // Maps are the BPF maps a snapshot is read from.
@@ -98,6 +107,11 @@ func Read(m Maps) (*Snapshot, error) {
 		DropsUnrecorded:  counters[bpf.DropspotCounterCOUNTER_DROPS_UNRECORDED],
 		EventsLost:       counters[bpf.DropspotCounterCOUNTER_EVENTS_LOST],
 		EventsThrottled:  counters[bpf.DropspotCounterCOUNTER_EVENTS_THROTTLED],
+
+		InFlightAtStart:    counters[bpf.DropspotCounterCOUNTER_IN_FLIGHT_AT_START],
+		NetnsUnhooked:      counters[bpf.DropspotCounterCOUNTER_NETNS_UNHOOKED],
+		DropsOutsideWindow: counters[bpf.DropspotCounterCOUNTER_DROPS_OUTSIDE_WINDOW],
+		NetnsNewsLost:      counters[bpf.DropspotCounterCOUNTER_NETNS_NEWS_LOST],
 	}
 	if made, n := counters[bpf.DropspotCounterCOUNTER_DROP_ENTRIES_CREATED], uint64(len(s.Drops)); made > n {
 		s.Overflow.DropsEvicted = made - n

@@ -31,6 +31,10 @@ const rescanPeriod = time.Second
 type NetnsWatcher struct {
 	probes []*nfProbe
 	log    *slog.Logger
+	// onChange hears of each namespace hooked (true) or let go (false):
+	// the counting window admits packets only in hooked ones.
+	onChange func(ino uint64, hooked bool)
+	wake     chan struct{}
 
 	mu    sync.Mutex
 	links map[uint64]*nsLinks // by namespace inode
@@ -51,8 +55,21 @@ func (n *nsLinks) close() {
 }
 
 // NewNetnsWatcher returns a watcher for the given probes; call Sync.
-func NewNetnsWatcher(probes []*nfProbe, log *slog.Logger) *NetnsWatcher {
-	return &NetnsWatcher{probes: probes, log: log, links: map[uint64]*nsLinks{}}
+func NewNetnsWatcher(probes []*nfProbe, log *slog.Logger, onChange func(ino uint64, hooked bool)) *NetnsWatcher {
+	if onChange == nil {
+		onChange = func(uint64, bool) {}
+	}
+	return &NetnsWatcher{probes: probes, log: log, onChange: onChange, wake: make(chan struct{}, 1),
+		links: map[uint64]*nsLinks{}}
+}
+
+// Wake makes Run sync now: the kernel saw a packet of a namespace that is
+// not hooked yet.
+func (w *NetnsWatcher) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Count is the number of namespaces hooked.
@@ -95,8 +112,7 @@ func (w *NetnsWatcher) Sync() error {
 				continue
 			}
 			// Same inode, another namespace: the old one died.
-			old.close()
-			delete(w.links, ino)
+			w.drop(ino, old)
 		}
 		hooked, err := w.attachIn(path)
 		if err != nil {
@@ -108,17 +124,24 @@ func (w *NetnsWatcher) Sync() error {
 			continue
 		}
 		w.links[ino] = hooked
+		w.onChange(ino, true)
 		w.log.Debug("hooked network namespace", "netns", ino, "path", path)
 	}
 	for ino, hooked := range w.links {
 		if _, ok := found[ino]; ok {
 			continue
 		}
-		hooked.close()
-		delete(w.links, ino)
+		w.drop(ino, hooked)
 		w.log.Debug("network namespace gone", "netns", ino)
 	}
 	return nil
+}
+
+// drop closes a namespace's links; the caller holds mu.
+func (w *NetnsWatcher) drop(ino uint64, hooked *nsLinks) {
+	w.onChange(ino, false)
+	hooked.close()
+	delete(w.links, ino)
 }
 
 // attachIn attaches every probe in the namespace at path.
@@ -198,8 +221,8 @@ func currentNetnsCookie() (uint64, error) {
 	return v, nil
 }
 
-// Run re-syncs when a named namespace appears or vanishes, and every
-// rescanPeriod for the others, until ctx ends.
+// Run re-syncs when a named namespace appears or vanishes, when Wake is
+// called, and every rescanPeriod for the others, until ctx ends.
 func (w *NetnsWatcher) Run(ctx context.Context) {
 	events := make(chan struct{}, 1)
 	if stop, err := watchDir(namedNetnsDir, events); err == nil {
@@ -213,6 +236,7 @@ func (w *NetnsWatcher) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-events:
+		case <-w.wake:
 		}
 		if err := w.Sync(); err != nil {
 			w.log.Warn("namespace rescan", "err", err)
@@ -225,8 +249,7 @@ func (w *NetnsWatcher) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for ino, hooked := range w.links {
-		hooked.close()
-		delete(w.links, ino)
+		w.drop(ino, hooked)
 	}
 }
 

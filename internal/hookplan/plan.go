@@ -44,6 +44,9 @@ type Options struct {
 	// Symbols is the kernel symbol table if the caller has read it
 	// already; nil reads it here.
 	Symbols *kallsyms.Table
+	// OnNetns hears of each namespace whose per-namespace hooks are all
+	// attached (true) or detached (false).
+	OnNetns func(ino uint64, hooked bool)
 }
 
 type resolver struct {
@@ -114,7 +117,7 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 		return nil, fmt.Errorf("no hook could be attached for any stage (run `dropspot doctor` for the reasons)")
 	}
 	if len(nfProbes) > 0 {
-		p.netns = NewNetnsWatcher(nfProbes, log)
+		p.netns = NewNetnsWatcher(nfProbes, log, opts.OnNetns)
 		if err := p.netns.Sync(); err != nil {
 			p.Close()
 			return nil, err
@@ -129,6 +132,18 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 func (p *Plan) Watch(ctx context.Context) {
 	if p.netns != nil {
 		p.netns.Run(ctx)
+	}
+}
+
+// PerNetns reports whether some hooks exist per namespace (netfilter
+// links), so a namespace counts only once they are attached there.
+func (p *Plan) PerNetns() bool { return p.netns != nil }
+
+// WakeNetns asks for an immediate namespace sync (no-op without
+// per-namespace hooks).
+func (p *Plan) WakeNetns() {
+	if p.netns != nil {
+		p.netns.Wake()
 	}
 }
 

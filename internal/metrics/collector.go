@@ -198,6 +198,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		"flow_create_failed": o.FlowCreateFailed, "tx_done_unmatched": o.TxDoneUnmatched,
 		"drops_unrecorded": o.DropsUnrecorded, "drops_evicted": o.DropsEvicted,
 		"events_lost": o.EventsLost, "events_throttled": o.EventsThrottled,
+		"in_flight_at_start": o.InFlightAtStart, "netns_unhooked": o.NetnsUnhooked,
+		"drops_outside_window": o.DropsOutsideWindow, "netns_news_lost": o.NetnsNewsLost,
 	} {
 		counter(overflow, v, kind)
 	}

@@ -32,6 +32,10 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 	r.Overflow.FlowsCreated = o.FlowsCreated
 	r.Overflow.EventsLost = o.EventsLost
 	r.Overflow.EventsThrottled = o.EventsThrottled
+	r.Overflow.InFlightAtStart = o.InFlightAtStart
+	r.Overflow.NetnsUnhooked = o.NetnsUnhooked
+	r.Overflow.DropsOutsideWindow = o.DropsOutsideWindow
+	r.Overflow.NetnsNewsLost = o.NetnsNewsLost
 	r.Overflow.UnparsedDrops = []UnparsedDrop{}
 
 	flowDrops := map[flow.Key][]Drop{}
@@ -49,6 +53,9 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 		flowDrops[d.Flow] = append(flowDrops[d.Flow], named)
 	}
 	r.FlowTableEntries = len(snap.Flows)
-	r.Flows = buildFlows(snap.Flows, flowDrops, hooked)
+	r.Flows = buildFlows(snap.Flows, flowDrops, hooked, snap.InFlight)
+	for i := range r.Flows {
+		r.Overflow.InFlight += r.Flows[i].InFlight
+	}
 	return r
 }

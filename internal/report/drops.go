@@ -109,10 +109,11 @@ func mergeDrops(in []Drop) []Drop {
 // explain it (drops after the decrease's first stage), and the drops that
 // explain no decrease (after the path's last stage, or where no stage saw
 // the packet) as losses of their own. explained + unexplained = packets.
-func analyse(path []stage.Stage, c *flow.Counts, drops []Drop) []Loss {
+func analyse(path []stage.Stage, c *flow.Counts, drops []Drop, transit *[stage.Count]uint64) ([]Loss, uint64) {
 	used := make([]bool, len(drops))
 	var out []Loss
-	for _, d := range decreases(path, c) {
+	losses, inFlight := decreases(path, c, transit)
+	for _, d := range losses {
 		var explained uint64
 		for i, dr := range drops {
 			if dr.Stage == d.From && !used[i] {
@@ -131,5 +132,5 @@ func analyse(path []stage.Stage, c *flow.Counts, drops []Drop) []Loss {
 		}
 		out = append(out, Loss{From: dr.Stage, Packets: dr.Count, Drops: []Drop{dr}})
 	}
-	return out
+	return out, inFlight
 }

@@ -20,10 +20,11 @@ type flowSet struct {
 // buildFlows makes the report's flows, sorted and numbered: one per
 // direction in the table, and one per direction known only from its drops
 // (dropped before any stage, or evicted). The snapshot is not changed.
-func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, hooked stageSet) []Flow {
+func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, hooked stageSet,
+	inFlight flow.InFlight) []Flow {
 	s := &flowSet{flows: make([]Flow, 0, len(table)+len(dropped))}
 	for k, c := range table {
-		s.flows = append(s.flows, Flow{key: k, counts: c})
+		s.flows = append(s.flows, Flow{key: k, counts: c, transit: inFlight[k]})
 	}
 	for k := range dropped {
 		if _, ok := table[k]; !ok {
@@ -85,7 +86,7 @@ func (f *Flow) fill(hooked stageSet, p *paths, addrs addrNames, drops []Drop) {
 	if f.Drops == nil {
 		f.Drops = []Drop{}
 	}
-	f.Losses = analyse(f.path, f.counts, f.Drops)
+	f.Losses, f.InFlight = analyse(f.path, f.counts, f.Drops, f.transit)
 	for i := range f.Losses {
 		if f.Lost == nil || f.Losses[i].Packets > f.Lost.Packets {
 			f.Lost = &f.Losses[i]

@@ -108,6 +108,10 @@ func (f *Flow) appendJSON(b []byte) ([]byte, error) {
 		b = append(b, `,"lost":`...)
 		b = appendLoss(b, f.Lost)
 	}
+	if f.InFlight != 0 {
+		b = append(b, `,"in_flight":`...)
+		b = strconv.AppendUint(b, f.InFlight, 10)
+	}
 	return append(b, '}'), nil
 }
 

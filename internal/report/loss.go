@@ -89,14 +89,24 @@ func (p *paths) of(proto uint8, c *flow.Counts) (string, []stage.Stage) {
 }
 
 // decreases lists every drop in count from one hooked stage of the path to
-// the next.
-func decreases(path []stage.Stage, c *flow.Counts) []Loss {
-	var out []Loss
+// the next, less the packets that were on their way from the first of the
+// two when the counts were read (transit, by last stage passed; nil for
+// none): those are no loss. inFlight is how many that left out.
+func decreases(path []stage.Stage, c *flow.Counts, transit *[stage.Count]uint64) (out []Loss, inFlight uint64) {
 	for i := 1; i < len(path); i++ {
 		from, to := c.Packets[path[i-1]], c.Packets[path[i]]
-		if from > to {
-			out = append(out, Loss{From: path[i-1].String(), To: path[i].String(), Packets: from - to})
+		if from <= to {
+			continue
+		}
+		lost := from - to
+		if transit != nil {
+			moving := min(transit[path[i-1]], lost)
+			lost -= moving
+			inFlight += moving
+		}
+		if lost > 0 {
+			out = append(out, Loss{From: path[i-1].String(), To: path[i].String(), Packets: lost})
 		}
 	}
-	return out
+	return out, inFlight
 }

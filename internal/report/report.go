@@ -48,11 +48,17 @@ type Flow struct {
 	Losses []Loss `json:"losses"`
 	// Lost is the largest of Losses, if any.
 	Lost *Loss `json:"lost,omitempty"`
+	// InFlight is packets on their way between two stages when the counts
+	// were read: left out of Losses.
+	InFlight uint64 `json:"in_flight,omitempty"`
 
 	key    flow.Key
 	counts *flow.Counts
 	hooked stageSet // the stages of Stages and Bytes
 	path   []stage.Stage
+	// transit is the flow's packets in flight by last stage passed (nil
+	// if none, or for a report read back from JSON).
+	transit *[stage.Count]uint64
 }
 
 // Drop is a kernel drop of a flow's packets: why (reason), after which
@@ -110,6 +116,15 @@ type Overflow struct {
 	EventsLost       uint64 `json:"events_lost"`
 	EventsThrottled  uint64 `json:"events_throttled"`
 	FlowsCreated     uint64 `json:"flows_created"`
+	// The counting window (ARCHITECTURE.md): packets on their way between
+	// stages when read (InFlight, left out of every loss), and packets not
+	// counted at all because their path in a namespace began before the
+	// window opened or before the namespace was hooked; drops of those.
+	InFlight           uint64 `json:"in_flight"`
+	InFlightAtStart    uint64 `json:"in_flight_at_start"`
+	NetnsUnhooked      uint64 `json:"netns_unhooked"`
+	DropsOutsideWindow uint64 `json:"drops_outside_window"`
+	NetnsNewsLost      uint64 `json:"netns_news_lost"`
 	// UnparsedDrops are drops of packets that are in no flow.
 	UnparsedDrops []UnparsedDrop `json:"unparsed_drops"`
 }

@@ -25,8 +25,10 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	fmt.Fprintf(bw, "dropspot: %d flow directions in %.1fs, %d of %d stages hooked, netfilter hooks in %d namespaces\n",
 		len(r.Flows), r.DurationSeconds, len(r.Totals), int(stage.Count), r.NetnsHooked)
 	o := r.Overflow
-	fmt.Fprintf(bw, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d drops_unrecorded=%d drops_evicted=%d events_lost=%d events_throttled=%d\n",
-		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched, o.DropsUnrecorded, o.DropsEvicted, o.EventsLost, o.EventsThrottled)
+	fmt.Fprintf(bw, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d drops_unrecorded=%d drops_evicted=%d events_lost=%d events_throttled=%d"+
+		" in_flight=%d in_flight_at_start=%d netns_unhooked=%d drops_outside_window=%d netns_news_lost=%d\n",
+		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched, o.DropsUnrecorded, o.DropsEvicted, o.EventsLost, o.EventsThrottled,
+		o.InFlight, o.InFlightAtStart, o.NetnsUnhooked, o.DropsOutsideWindow, o.NetnsNewsLost)
 	for _, u := range o.UnparsedDrops {
 		fmt.Fprintf(bw, "  drop of %s packets ✗ %s at %s: %d\n", strings.ReplaceAll(u.Kind, "_", "-"), u.Reason, u.Location, u.Count)
 	}

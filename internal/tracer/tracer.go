@@ -40,8 +40,10 @@ const MaxSnaplen = 1024
 
 // Tracer is a loaded, attached dropspot.
 type Tracer struct {
-	Plan *hookplan.Plan
-	maps *ebpf.Collection
+	Plan   *hookplan.Plan
+	maps   *ebpf.Collection
+	window *window
+	cancel context.CancelFunc // ends the namespace news reader
 }
 
 // ErrPrivilege says the caller lacks what loading BPF needs.
@@ -83,25 +85,60 @@ func Start(cfg Config) (*Tracer, error) {
 	if err != nil {
 		return nil, privilegeError(fmt.Errorf("create maps: %w", err))
 	}
-	plan, err := hookplan.Resolve(spec, maps.Maps, hookplan.Options{Skip: cfg.Skip, Log: cfg.Log, Symbols: cfg.Symbols})
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	plan, err := hookplan.Resolve(spec, maps.Maps, hookplan.Options{Skip: cfg.Skip, Log: cfg.Log, Symbols: cfg.Symbols,
+		OnNetns: netnsState(maps.Maps[bpf.DropspotMapNetnsStates], log)})
 	if err != nil {
 		maps.Close()
 		return nil, privilegeError(err)
 	}
-	return &Tracer{Plan: plan, maps: maps}, nil
+	t := &Tracer{Plan: plan, maps: maps, window: newWindow(maps.Maps[bpf.DropspotMapCountingWindow])}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	go t.watchNetnsNews(ctx)
+	// Every hook is attached: from now on a packet's path is counted
+	// whole or not at all.
+	if err := t.window.open(plan.PerNetns()); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
 }
 
 // Watch keeps per-namespace hooks current until ctx ends.
 func (t *Tracer) Watch(ctx context.Context) { t.Plan.Watch(ctx) }
 
-// Snapshot reads the counts so far.
+// Snapshot reads the counts so far, with the packets on their way at that
+// moment (read before and after the counts, so that a packet moving
+// meanwhile is seen at the stage it was at when its flow was read).
 func (t *Tracer) Snapshot() (*flow.Snapshot, error) {
-	return flow.Read(flow.Maps{
+	paths := t.maps.Maps[bpf.DropspotMapSkbPaths]
+	generation, err := t.window.generation()
+	if err != nil {
+		return nil, err
+	}
+	before, err := flow.ReadInFlight(paths, generation)
+	if err != nil {
+		return nil, err
+	}
+	s, err := flow.Read(flow.Maps{
 		Flows:    t.maps.Maps[bpf.DropspotMapFlows],
 		Drops:    t.maps.Maps[bpf.DropspotMapDrops],
 		Totals:   t.maps.Maps[bpf.DropspotMapTotals],
 		Counters: t.maps.Maps[bpf.DropspotMapCounters],
 	})
+	if err != nil {
+		return nil, err
+	}
+	after, err := flow.ReadInFlight(paths, generation)
+	if err != nil {
+		return nil, err
+	}
+	s.InFlight = before.Merge(after)
+	return s, nil
 }
 
 // Hooks is the hook plan's choice per stage.
@@ -112,6 +149,8 @@ func (t *Tracer) NetnsHooked() int { return t.Plan.Namespaces() }
 
 // Close detaches every program and frees the maps.
 func (t *Tracer) Close() {
+	t.window.close()
+	t.cancel()
 	t.Plan.Close()
 	t.maps.Close()
 }

@@ -1,0 +1,248 @@
+/* The counting window: every stage of a path counts the same packets.
+ *
+ * Hooks are attached one after another (netfilter links per namespace,
+ * some later than others), and packets are in flight when counting starts
+ * and stops. Counting each stage from its own attach moment makes a
+ * healthy flow look lossy. So a packet is admitted, or not, once per
+ * namespace it passes, at the first stage that sees it there, and every
+ * later stage of that namespace follows that decision. A packet is
+ * admitted when the window is open and its namespace has all its hooks;
+ * user space opens the window only after every hook is attached, and at
+ * stop closes it and waits for admitted packets to finish their path
+ * before the final read (see ARCHITECTURE.md, "Counting window"). */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "flow.h"
+#include "maps.h"
+#include "stages.h"
+
+enum window_state {
+	WINDOW_SHUT = 0, /* attaching: nothing is admitted yet */
+	WINDOW_OPEN,     /* new paths are admitted */
+	WINDOW_CLOSING,  /* stopping: admitted packets finish, no new ones */
+};
+
+struct window {
+	__u32 state;       /* enum window_state */
+	__u32 netns_gated; /* some hooks are per namespace: admit only in namespaces that have them all */
+	__u32 generation;  /* bumped by user space; paths remember when they last moved */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct window);
+} counting_window SEC(".maps");
+
+enum netns_state {
+	NETNS_PENDING = 1, /* seen, user space told, hooks not yet attached */
+	NETNS_READY,       /* every per-namespace hook is attached */
+};
+
+/* Namespaces by inode: written READY by user space once it has attached
+ * there, PENDING here the first time a packet of an unknown one is seen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} netns_states SEC(".maps");
+
+/* New namespaces, one inode each, so user space attaches at once instead
+ * of waiting for a rescan. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} netns_news SEC(".maps");
+
+/* A packet's path through one namespace, by skb address: the admission
+ * decision its later stages follow, and the last stage it passed (the
+ * stage a drop comes after). LRU: skbs freed without a drop leave their
+ * entry behind until it is pushed out. */
+struct skb_path {
+	struct flow_key key; /* key.netns: the namespace of this path */
+	__u32 generation;    /* window.generation when it last moved */
+	__u32 segs;          /* wire packets of the skb when it last moved */
+	__u16 stages;        /* a bit per stage passed */
+	__u8 admitted;       /* counted: the path began while the window was open */
+	__u8 last_stage;     /* enum stage */
+	__u8 in_flight_noted; /* counted once as in flight at the window's start */
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct skb_path);
+} skb_paths SEC(".maps");
+
+/* The last admission decision per flow on each CPU, in a few slots picked
+ * by a hash of the key: skbs made from another mid-path (GSO segments at
+ * the device, clones for raw sockets) have no entry of their own and
+ * follow their parent, which passed a stage on this CPU just before. */
+#define RECENT_SLOTS 16
+
+struct recent_path {
+	struct flow_key key;
+	__u32 admitted;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RECENT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct recent_path);
+} recent_paths SEC(".maps");
+
+static __always_inline struct window *window_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&counting_window, &zero);
+}
+
+static __always_inline bool same_flow(const struct flow_key *a, const struct flow_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	for (int i = 0; i < sizeof(*a) / 4; i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
+
+static __always_inline struct recent_path *recent_slot(const struct flow_key *key)
+{
+	__u32 idx = (key->sport ^ key->dport ^ key->netns ^ key->proto) % RECENT_SLOTS;
+
+	return bpf_map_lookup_elem(&recent_paths, &idx);
+}
+
+static __always_inline void note_recent(const struct flow_key *key, bool admitted)
+{
+	struct recent_path *r = recent_slot(key);
+
+	if (!r)
+		return;
+	r->key = *key;
+	r->admitted = admitted;
+}
+
+/* netns_admits says whether a namespace has all its hooks; the first
+ * packet of an unknown one tells user space. */
+static __always_inline bool netns_admits(const struct window *w, __u32 netns)
+{
+	__u32 pending = NETNS_PENDING;
+	__u32 *state;
+
+	if (!w->netns_gated)
+		return true;
+	state = bpf_map_lookup_elem(&netns_states, &netns);
+	if (state)
+		return *state == NETNS_READY;
+	if (bpf_map_update_elem(&netns_states, &netns, &pending, BPF_NOEXIST))
+		return false; /* another CPU was first, or the table is full */
+	if (bpf_ringbuf_output(&netns_news, &netns, sizeof(netns), 0)) {
+		/* Not told: forget it, so the next packet tries again. */
+		bpf_map_delete_elem(&netns_states, &netns);
+		counter_inc(COUNTER_NETNS_NEWS_LOST);
+	}
+	return false;
+}
+
+/* A new path begins at the stages where a packet enters a namespace's
+ * stack: from a device, or made here. Elsewhere a packet continues the
+ * path its entry holds. Loopback is the exception: a packet sent here
+ * comes back in at rx.driver still on its path. */
+static __always_inline bool path_continues(const struct skb_path *p, enum stage st, const struct flow_key *key)
+{
+	if (p->key.netns != key->netns)
+		return false;
+	switch (st) {
+	case STAGE_IP_LOCAL_OUT:
+		return false;
+	case STAGE_RX_DRIVER:
+		return !(p->stages & (1 << STAGE_RX_DRIVER)) && (p->stages & (1 << STAGE_TX_XMIT)) &&
+		       same_flow(&p->key, key);
+	default:
+		return true;
+	}
+}
+
+/* path_admits decides whether stage st counts this packet, and records
+ * the stage on the packet's path. */
+static __always_inline bool path_admits(__u64 addr, enum stage st, const struct flow_key *key, __u32 segs)
+{
+	struct window *w = window_get();
+	struct skb_path *p, fresh = {};
+	struct recent_path *r;
+	bool admitted;
+
+	if (!w)
+		return false;
+	p = bpf_map_lookup_elem(&skb_paths, &addr);
+	if (p && path_continues(p, st, key)) {
+		p->stages |= 1 << st;
+		p->last_stage = st;
+		p->generation = w->generation;
+		p->segs = segs;
+		if (!p->admitted && w->state == WINDOW_OPEN && !p->in_flight_noted) {
+			/* Began before the window opened (or before its
+			 * namespace was hooked): counted here, once. */
+			p->in_flight_noted = 1;
+			counter_add(COUNTER_IN_FLIGHT_AT_START, segs);
+		}
+		note_recent(key, p->admitted);
+		return p->admitted;
+	}
+	r = st == STAGE_RX_DRIVER || st == STAGE_IP_LOCAL_OUT ? 0 : recent_slot(key);
+	if (r && same_flow(&r->key, key)) {
+		admitted = r->admitted;
+	} else {
+		admitted = w->state == WINDOW_OPEN && netns_admits(w, key->netns);
+		if (!admitted && w->state == WINDOW_OPEN)
+			counter_add(COUNTER_NETNS_UNHOOKED, segs);
+	}
+	fresh.key = *key;
+	fresh.generation = w->generation;
+	fresh.segs = segs;
+	fresh.stages = 1 << st;
+	fresh.admitted = admitted;
+	fresh.last_stage = st;
+	/* Not admitted while open: counted above, or its parent was. */
+	fresh.in_flight_noted = !admitted && w->state == WINDOW_OPEN;
+	bpf_map_update_elem(&skb_paths, &addr, &fresh, BPF_ANY);
+	note_recent(key, admitted);
+	return admitted;
+}
+
+/* path_moved records a stage that cannot read the skb (tx.done: the
+ * driver may have freed it) on the path, if the entry is still its own. */
+static __always_inline void path_moved(__u64 addr, enum stage st, __u32 netns)
+{
+	struct skb_path *p = bpf_map_lookup_elem(&skb_paths, &addr);
+
+	/* Only after tx.xmit: a looped-back packet may be on its way in already. */
+	if (p && p->key.netns == netns && p->last_stage == STAGE_TX_XMIT) {
+		p->stages |= 1 << st;
+		p->last_stage = st;
+	}
+}
+
+/* window_admits_untracked decides for what has no path: frames that are
+ * not IP or do not parse, and drops of packets no stage saw. */
+static __always_inline bool window_admits_untracked(__u32 netns)
+{
+	struct window *w = window_get();
+
+	return w && w->state == WINDOW_OPEN && (!netns || netns_admits(w, netns));
+}
+
+/* Never used by the programs: these carry the enums into BTF for bpf2go. */
+const enum window_state *unused_window_state __attribute__((unused));
+const enum netns_state *unused_netns_state __attribute__((unused));
