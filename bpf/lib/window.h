@@ -118,7 +118,9 @@ static __always_inline bool same_flow(const struct flow_key *a, const struct flo
 
 static __always_inline struct recent_path *recent_slot(const struct flow_key *key)
 {
-	__u32 idx = (key->sport ^ key->dport ^ key->netns ^ key->proto) % RECENT_SLOTS;
+	/* Not symmetric in the ports: a connection's two directions (data
+	 * one way, ACKs the other, both on this CPU) must not share a slot. */
+	__u32 idx = (key->sport * 7 + key->dport + key->netns + key->proto) % RECENT_SLOTS;
 
 	return bpf_map_lookup_elem(&recent_paths, &idx);
 }
@@ -161,14 +163,16 @@ static __always_inline bool netns_admits(const struct window *w, __u32 netns)
  * comes back in at rx.driver still on its path. */
 static __always_inline bool path_continues(const struct skb_path *p, enum stage st, const struct flow_key *key)
 {
-	if (p->key.netns != key->netns)
+	/* A packet passes each stage once per namespace: an entry that has
+	 * passed this one already is a freed skb's whose address was reused
+	 * (GSO segments are made and freed by the thousand). */
+	if (p->key.netns != key->netns || (p->stages & (1 << st)))
 		return false;
 	switch (st) {
 	case STAGE_IP_LOCAL_OUT:
 		return false;
 	case STAGE_RX_DRIVER:
-		return !(p->stages & (1 << STAGE_RX_DRIVER)) && (p->stages & (1 << STAGE_TX_XMIT)) &&
-		       same_flow(&p->key, key);
+		return (p->stages & (1 << STAGE_TX_XMIT)) && same_flow(&p->key, key);
 	default:
 		return true;
 	}
