@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -265,10 +264,9 @@ func TestLiveFlowsAcrossAPair(t *testing.T) {
 func TestLiveTCPWithoutGSO(t *testing.T) {
 	testnet.RequirePrivileged(t)
 	p := testnet.NewPair(t)
-	for _, side := range []struct{ ns, dev string }{{p.NameA, p.IfA}, {p.NameB, p.IfB}} {
-		out, err := exec.Command("ip", "netns", "exec", side.ns, "ethtool", "-K", side.dev, "gso", "off", "tso", "off", "gro", "off").CombinedOutput()
-		if err != nil {
-			t.Fatalf("ethtool: %v: %s", err, out)
+	for side, dev := range map[testnet.Side]string{testnet.A: p.IfA, testnet.B: p.IfB} {
+		if err := p.Do(side, func() error { return testnet.SetOffloads(dev, false) }); err != nil {
+			t.Fatal(err)
 		}
 	}
 	l := newLiveFlow()
