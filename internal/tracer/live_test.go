@@ -301,4 +301,3 @@ func TestLiveFlowsThroughARouter(t *testing.T) {
 		})
 	}
 }
-
