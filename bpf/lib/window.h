@@ -84,8 +84,10 @@ struct {
 /* The last admission decision per flow on each CPU, in a few slots picked
  * by a hash of the key: skbs made from another mid-path (GSO segments at
  * the device, clones for raw sockets) have no entry of their own and
- * follow their parent, which passed a stage on this CPU just before. */
-#define RECENT_SLOTS 16
+ * follow their parent, which passed tx.queue or l4.rcv on this CPU just
+ * before. Written at those two stages only, so that the other traffic of
+ * the CPU (a connection's ACKs) rarely takes the slot in between. */
+#define RECENT_SLOTS 64
 
 struct recent_path {
 	struct flow_key key;
@@ -201,7 +203,8 @@ static __always_inline bool path_admits(__u64 addr, enum stage st, const struct 
 			p->in_flight_noted = 1;
 			counter_add(COUNTER_IN_FLIGHT_AT_START, segs);
 		}
-		note_recent(key, p->admitted);
+		if (st == STAGE_TX_QUEUE || st == STAGE_L4_RCV)
+			note_recent(key, p->admitted);
 		return p->admitted;
 	}
 	r = st == STAGE_RX_DRIVER || st == STAGE_IP_LOCAL_OUT ? 0 : recent_slot(key);
@@ -221,7 +224,8 @@ static __always_inline bool path_admits(__u64 addr, enum stage st, const struct 
 	/* Not admitted while open: counted above, or its parent was. */
 	fresh.in_flight_noted = !admitted && w->state == WINDOW_OPEN;
 	bpf_map_update_elem(&skb_paths, &addr, &fresh, BPF_ANY);
-	note_recent(key, admitted);
+	if (st == STAGE_TX_QUEUE || st == STAGE_L4_RCV)
+		note_recent(key, admitted);
 	return admitted;
 }
 

@@ -45,6 +45,12 @@ modules=${DROPSPOT_KERNEL_MODULES:-veth nfnetlink xfrm_user sch_tbf}
 # 3 kernels that all hang still end within ~22 minutes.
 vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-420}
 results=${DROPSPOT_KERNEL_RESULTS:-$here/RESULTS.md}
+# The live-traffic tests (internal/tracer/live_test.go ...) time their
+# traffic for a real machine: under TCG the router case counted nothing in
+# its one second (measured on 6.12); they run on the host kernel only
+# until they are made to fit the emulator.
+default_test_args='-test.skip=^(TestLive|TestScrapesOfAHealthyFlow|TestNamespaceMadeByUnshare)'
+
 aptdir=$cache/apt
 work=""
 
@@ -305,7 +311,7 @@ build_initramfs() {
 	local test_timeout=$((vm_timeout - 60))
 	[ "$test_timeout" -ge $((vm_timeout / 2)) ] || test_timeout=$((vm_timeout / 2))
 	cat >"$root/opt/dropspot/config" <<-EOF || return 1
-		TEST_ARGS='${DROPSPOT_KERNEL_TEST_ARGS:-}'
+		TEST_ARGS='${DROPSPOT_KERNEL_TEST_ARGS:-$default_test_args}'
 		TEST_TIMEOUT='${test_timeout}s'
 	EOF
 	(cd "$root" && find . | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -1 >"$out" || return 1
