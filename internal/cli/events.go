@@ -1,12 +1,7 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -39,85 +34,53 @@ type eventFlow struct {
 	Dport uint16 `json:"dport"`
 }
 
-// sinks are where drop events go: the JSON line stream and/or pcapng.
-type sinks struct {
-	json *json.Encoder
-	pcap *capture.Writer
-	file *os.File // the pcapng file, when not stdout
+// eventWriter sends each drop event to the sinks and ends the run (done)
+// after limit events, if limit > 0.
+type eventWriter struct {
+	names   report.Namer
+	ifnames *nsname.Ifnames
+	sinks   *sinks
+	limit   uint64
+	done    func()
+	seen    uint64
+	err     error // the first failed write
 }
 
-func openSinks(f *watchFlags, stdout io.Writer) (*sinks, error) {
-	s := &sinks{}
-	if f.events {
-		s.json = json.NewEncoder(stdout)
-	}
-	if f.pcap == "" {
-		return s, nil
-	}
-	out := stdout
-	if f.pcap != "-" {
-		// Dropped packets may carry anything: readable by the owner only.
-		file, err := os.OpenFile(f.pcap, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("-w: %w", err)
-		}
-		s.file, out = file, file
-	}
-	w, err := capture.NewWriter(out, f.snaplen)
-	if err != nil {
-		s.close()
-		return nil, err
-	}
-	s.pcap = w
-	return s, nil
+func newEventWriter(names report.Namer, s *sinks, limit uint64, done func()) *eventWriter {
+	return &eventWriter{names: names, ifnames: nsname.NewIfnames(), sinks: s, limit: limit, done: done}
 }
 
-func (s *sinks) close() error {
-	var err error
-	if s.pcap != nil {
-		err = s.pcap.Flush()
+func (w *eventWriter) write(ev tracer.DropEvent) {
+	if w.limit > 0 && w.seen >= w.limit {
+		return
 	}
-	if s.file != nil {
-		err = errors.Join(err, s.file.Close())
+	w.seen++
+	d := ev.Drop
+	named := w.names.Name(d)
+	ifname := ""
+	if d.Kind == flow.DropOfFlow {
+		ifname = w.ifnames.Lookup(d.Flow.Netns, ev.Ifindex)
 	}
-	return err
-}
-
-// consumeEvents sends every drop event to the sinks until ctx ends, or
-// until limit events (if limit > 0), then calls done.
-func consumeEvents(ctx context.Context, t *tracer.Tracer, names report.Namer, s *sinks, limit uint64, done func()) error {
-	ifnames := nsname.NewIfnames()
-	var (
-		seen uint64
-		werr error
-	)
-	err := t.Events(ctx, func(ev tracer.DropEvent) {
-		if limit > 0 && seen >= limit {
-			return
+	var line *eventLine
+	if w.sinks.json != nil {
+		l := newEventLine(ev, named, ifname, w.names)
+		line = &l
+	}
+	var pkt *capture.Packet
+	if w.sinks.pcap != nil && len(ev.Packet) > 0 {
+		pkt = &capture.Packet{
+			CaptureInfo: gopacket.CaptureInfo{Timestamp: ev.Time, CaptureLength: len(ev.Packet),
+				Length: max(int(ev.OrigLen), len(ev.Packet))},
+			Data: ev.Packet, Netns: d.Flow.Netns, Ifindex: ev.Ifindex, Ifname: ifname,
+			Comment: fmt.Sprintf("%s after %s at %s", named.Reason, named.Stage, named.Location),
 		}
-		seen++
-		d := ev.Drop
-		named := names.Name(d)
-		ifname := ""
-		if d.Kind == flow.DropOfFlow {
-			ifname = ifnames.Lookup(d.Flow.Netns, ev.Ifindex)
-		}
-		if s.json != nil {
-			werr = errors.Join(werr, s.json.Encode(newEventLine(ev, named, ifname, names)))
-		}
-		if s.pcap != nil && len(ev.Packet) > 0 {
-			werr = errors.Join(werr, s.pcap.Write(capture.Packet{
-				CaptureInfo: gopacket.CaptureInfo{Timestamp: ev.Time, CaptureLength: len(ev.Packet),
-					Length: max(int(ev.OrigLen), len(ev.Packet))},
-				Data: ev.Packet, Netns: d.Flow.Netns, Ifindex: ev.Ifindex, Ifname: ifname,
-				Comment: fmt.Sprintf("%s after %s at %s", named.Reason, named.Stage, named.Location),
-			}))
-		}
-		if limit > 0 && seen == limit {
-			done()
-		}
-	})
-	return errors.Join(err, werr)
+	}
+	if err := w.sinks.put(line, pkt); err != nil && w.err == nil {
+		w.err = err
+	}
+	if w.limit > 0 && w.seen == w.limit {
+		w.done()
+	}
 }
 
 func newEventLine(ev tracer.DropEvent, named report.Drop, ifname string, names report.Namer) eventLine {

@@ -69,8 +69,11 @@ type watchFlags struct {
 	stack     bool
 	pcap      string
 	snaplen   uint32
-	count     uint64
-	cmd       string
+	// packetBuffered writes each event at once also to a regular file
+	// (pipes and terminals always get them so).
+	packetBuffered bool
+	count          uint64
+	cmd            string
 }
 
 func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
@@ -85,6 +88,7 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
 	fs.Uint32Var(&f.eventRate, "events-rate", 1000, "most drop events per second per CPU; the rest are counted as throttled")
 	fs.BoolVar(&f.stack, "stack", false, "with --events: add the symbolised kernel stack of each drop")
 	fs.StringVarP(&f.pcap, "write", "w", "", "write dropped packets to this pcapng file (- for stdout), reason and stage as comments")
+	fs.BoolVarP(&f.packetBuffered, "packet-buffered", "U", false, "write each drop to -w FILE and --events at once (default: pipes and terminals at once, files at least every second)")
 	fs.Uint32VarP(&f.snaplen, "snaplen", "s", 128, fmt.Sprintf("bytes of each dropped packet to capture, from its IP header (at most %d)", tracer.MaxSnaplen))
 	fs.Uint64VarP(&f.count, "count", "c", 0, "stop after this many drop events")
 	fs.StringVar(&f.cmd, "cmd", "", "run this shell command and trace exactly while it runs")
@@ -269,8 +273,7 @@ func watch(args []string, stdout, stderr io.Writer) error {
 	cfg.Symbols = names.Symbols
 	t, err := tracer.Start(cfg)
 	if err != nil {
-		sinks.close()
-		return err
+		return errors.Join(err, sinks.close())
 	}
 	defer t.Close()
 	if f.needEvents() && !t.Plan.Hooked(stage.Drops) {
@@ -278,11 +281,16 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--events, -w and -c need the drop hook, which this kernel refused: %s", rejections(t.Plan, stage.Drops))
 	}
 	go t.Watch(ctx)
-	eventsDone := make(chan error, 1)
+	var (
+		events  *tracer.EventStream
+		written *eventWriter
+	)
 	if f.needEvents() {
-		go func() { eventsDone <- consumeEvents(ctx, t, names, sinks, f.count, finish) }()
-	} else {
-		eventsDone <- nil
+		written = newEventWriter(names, sinks, f.count, finish)
+		if events, err = t.StartEvents(written.write); err != nil {
+			sinks.close()
+			return err
+		}
 	}
 	announceReady(stderr, t.Plan, f.readyFile)
 	cmdDone := make(chan error, 1)
@@ -302,27 +310,8 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		r.DurationSeconds = time.Since(start).Seconds()
 		return r, nil
 	}
-
-	if rows, ok := terminalRows(stdout); ok && f.output == "text" && !f.stdoutTaken() {
-		live := report.NewLive(stdout, rows)
-		tick := time.NewTicker(f.interval)
-		defer tick.Stop()
-	loop:
-		for {
-			select {
-			case <-ctx.Done():
-				break loop
-			case now := <-tick.C:
-				r, err := build()
-				if err != nil {
-					return err
-				}
-				live.Frame(r, now)
-			}
-		}
-		fmt.Fprint(stdout, "\x1b[H\x1b[2J")
-	} else {
-		<-ctx.Done()
+	if err := f.showUntil(ctx, stdout, build); err != nil {
+		return err
 	}
 	// Admission ends first; packets already admitted finish their path
 	// before the final read.
@@ -330,8 +319,14 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	err = errors.Join(<-eventsDone, sinks.close(), <-cmdDone)
-	if err != nil {
+	// Stop in the order that loses nothing: the command is over, every
+	// event the kernel made is written, the files are complete, then the
+	// counts are read.
+	err = <-cmdDone
+	if events != nil {
+		err = errors.Join(err, events.Drain(), written.err)
+	}
+	if err = errors.Join(err, sinks.close()); err != nil {
 		return err
 	}
 	r, err := build()
@@ -347,6 +342,32 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		return report.WriteJSON(out, r)
 	}
 	return report.WriteText(out, r, report.TextOptions{})
+}
+
+// showUntil refreshes the live view on a terminal until ctx ends; elsewhere
+// it only waits.
+func (f *watchFlags) showUntil(ctx context.Context, stdout io.Writer, build func() (*report.Report, error)) error {
+	rows, ok := terminalRows(stdout)
+	if !ok || f.output != "text" || f.stdoutTaken() {
+		<-ctx.Done()
+		return nil
+	}
+	live := report.NewLive(stdout, rows)
+	tick := time.NewTicker(f.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprint(stdout, "\x1b[H\x1b[2J")
+			return nil
+		case now := <-tick.C:
+			r, err := build()
+			if err != nil {
+				return err
+			}
+			live.Frame(r, now)
+		}
+	}
 }
 
 // rejections says why a stage got no hook.

@@ -2,12 +2,10 @@ package tracer
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -30,26 +28,56 @@ type DropEvent struct {
 	OrigLen uint32
 }
 
-// Events delivers drop events to fn until ctx ends. It needs the stream
+// EventStream delivers drop events from the ring buffer, on a goroutine of
+// its own, until Drain.
+type EventStream struct {
+	rd   *ringbuf.Reader
+	done chan struct{} // closed when the goroutine has delivered its last event
+	err  error         // why it stopped early; read after done
+}
+
+// StartEvents delivers drop events to fn until Drain. It needs the stream
 // enabled (Config.EventsRate); events the buffer had no room for are
 // counted in the snapshot's Overflow.EventsLost.
-func (t *Tracer) Events(ctx context.Context, fn func(DropEvent)) error {
+func (t *Tracer) StartEvents(fn func(DropEvent)) (*EventStream, error) {
 	rd, err := ringbuf.NewReader(t.maps.Maps[bpf.DropspotMapEvents])
 	if err != nil {
-		return fmt.Errorf("open event ring buffer: %w", err)
+		return nil, fmt.Errorf("open event ring buffer: %w", err)
 	}
+	s := &EventStream{rd: rd, done: make(chan struct{})}
 	go func() {
-		<-ctx.Done()
-		rd.Close()
+		defer close(s.done)
+		s.err = deliver(rd, t.maps.Maps[bpf.DropspotMapStacks], fn)
 	}()
+	return s, nil
+}
+
+// Drain delivers every event in the ring buffer, waits for the last to be
+// delivered, and closes the stream. Called once the drop hook has stopped
+// making events, it loses none: events reserved before that are committed
+// and read, never cut off by closing the reader under them.
+func (s *EventStream) Drain() error {
+	if err := s.rd.Flush(); err != nil {
+		// The reader would wait forever: closing it is the only way out,
+		// and what it still held is lost.
+		s.rd.Close()
+		<-s.done
+		return fmt.Errorf("drain events: %w", err)
+	}
+	<-s.done
+	return errors.Join(s.err, s.rd.Close())
+}
+
+// deliver reads events until the reader is flushed (and then has returned
+// every record the ring buffer held) or closed.
+func deliver(rd *ringbuf.Reader, stacks *ebpf.Map, fn func(DropEvent)) error {
 	// Event times are CLOCK_MONOTONIC; anchor them to the wall clock once.
 	var mono unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
 	bootToWall := time.Now().Add(-time.Duration(mono.Nano()))
-	stacks := t.maps.Maps[bpf.DropspotMapStacks]
 	for {
 		rec, err := rd.Read()
-		if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrClosed) {
+		if errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, ringbuf.ErrClosed) {
 			return nil
 		}
 		if err != nil {
