@@ -177,7 +177,13 @@ func TestSIGKILLLeavesNothingAttached(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
+	waitDetached(t, links, progs)
+}
 
+// waitDetached waits (10 s at most) until the kernel has freed the links
+// and programs of a process that has exited.
+func waitDetached(t *testing.T, links, progs map[int]bool) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		leftLinks := present(t, "link", links)
@@ -186,7 +192,7 @@ func TestSIGKILLLeavesNothingAttached(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after SIGKILL still attached: links %v, programs %v", leftLinks, leftProgs)
+			t.Fatalf("after exit still attached: links %v, programs %v", leftLinks, leftProgs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,6 +163,93 @@ func TestPcapngFileFlushedWhileRunning(t *testing.T) {
 	}
 }
 
+// SIGHUP (a closed terminal) and SIGTERM (a service manager) end a run the
+// way Ctrl-C does: the final report, a complete pcapng file, no ready file.
+func TestHangupAndTerminateEndWithReport(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "drops.pcapng")
+			cmd, stdout, stderr := startWatch(t, "-w", file, closedPortFilter(p))
+			const n = 3
+			f, err := testnet.UDPToClosedPort(p, testnet.A, n, 40, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Process.Signal(sig)
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("watch after %v: %v\n%s", sig, err, stderr)
+			}
+			want := fmt.Sprintf("udp %s:%d -> %s:9", f.Src, f.Sport, f.Dst)
+			if !strings.Contains(stdout.String(), want) || !strings.Contains(stdout.String(), "NO_SOCKET") {
+				t.Errorf("no final report with %q and its drops:\n%s", want, stdout)
+			}
+			if packets, err := countPackets(file, toClosedPort(p)); packets != n || err != nil {
+				t.Errorf("pcapng holds %d of %d drops: %v", packets, n, err)
+			}
+			if _, err := os.Stat(readyFileOf(cmd)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("ready file left behind: %v", err)
+			}
+		})
+	}
+}
+
+// A stop signal during attach ends dropspot at once: exit 130, no report,
+// no ready file, nothing left attached.
+func TestStopSignalDuringAttach(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) { interruptAttach(t, sig) })
+	}
+}
+
+// interruptAttach sends sig once the hook plan has begun to attach.
+// Whether it lands before "ready" is up to the scheduler, so a run that
+// missed attach is repeated.
+func interruptAttach(t *testing.T, sig syscall.Signal) {
+	for range 5 {
+		ready := filepath.Join(t.TempDir(), "ready")
+		cmd := exec.Command(binary, "watch", "-v", "--ready-file", ready)
+		var stdout bytes.Buffer
+		var stderr syncBuffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The hook plan logs each decision as it attaches.
+		deadline := time.Now().Add(15 * time.Second)
+		for !strings.Contains(stderr.String(), `msg="hook `) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("no hook decision after 15s:\n%s", stderr.String())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		links, progs := ownedBPF(t, cmd.Process.Pid)
+		cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		if strings.Contains(stderr.String(), "dropspot: ready:") {
+			t.Log("attach finished before the signal; again")
+			continue
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("exit %v, want 130\n%s", err, stderr.String())
+		}
+		if stdout.Len() > 0 || strings.Contains(stderr.String(), "flow directions") {
+			t.Errorf("a report after an interrupted attach:\n%s%s", stdout.String(), stderr.String())
+		}
+		if _, err := os.Stat(ready); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("ready file exists: %v", err)
+		}
+		waitDetached(t, links, progs)
+		return
+	}
+	t.Fatalf("attach always finished before %v was handled", sig)
+}
+
 // stopAndWait sends sig and expects the orderly end: exit 0 and the final
 // report on stderr (stdout carries the stream).
 func stopAndWait(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, stderr *syncBuffer) {
@@ -200,4 +289,9 @@ func countPackets(path string, keep func([]byte) bool) (int, error) {
 			n++
 		}
 	}
+}
+
+// readyFileOf is the --ready-file startWatch gave cmd.
+func readyFileOf(cmd *exec.Cmd) string {
+	return cmd.Args[slices.Index(cmd.Args, "--ready-file")+1]
 }

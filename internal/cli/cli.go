@@ -54,6 +54,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, errUsage) {
 		return 2
 	}
+	if errors.Is(err, errInterrupted) {
+		fmt.Fprintf(stderr, "dropspot: %v\n", err)
+		return 130 // as a shell reports a command ended by Ctrl-C
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "dropspot: %v\n", err)
 		return 1
@@ -62,10 +66,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 // errUsage means the command line was wrong and the user has been told
-// how; errHelp that help was asked for and shown.
+// how; errHelp that help was asked for and shown; errInterrupted that a
+// stop signal came before tracing began.
 var (
-	errUsage = errors.New("usage")
-	errHelp  = errors.New("help")
+	errUsage       = errors.New("usage")
+	errHelp        = errors.New("help")
+	errInterrupted = errors.New("interrupted while attaching hooks; nothing was traced")
 )
 
 // parseFlags parses a subcommand's flags, saying what is wrong on stderr.

@@ -7,9 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,11 +15,10 @@ import (
 
 	"github.com/dropspot/dropspot/internal/metrics"
 	"github.com/dropspot/dropspot/internal/nsname"
-	"github.com/dropspot/dropspot/internal/tracer"
 )
 
 // serve keeps the programs attached and serves Prometheus metrics until
-// SIGINT/SIGTERM.
+// SIGINT, SIGTERM or SIGHUP.
 func serve(args []string, stdout, stderr io.Writer) error {
 	var f traceFlags
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
@@ -47,11 +43,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	defer ln.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyStop()
 	defer stop()
+	f.clearReady()
+	defer f.clearReady()
 	names := loadNamer(cfg.Log)
 	cfg.Symbols = names.Symbols
-	t, err := tracer.Start(cfg)
+	t, err := startTracer(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -54,7 +52,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxFlows, "max-flows", tracer.DefaultMaxFlows, "flow directions held before the oldest are evicted (counted)")
 	fs.StringSliceVar(&f.skipHooks, "skip-hooks", nil, "hook families not to use: fentry, kprobe, tp_btf, netfilter, cgroup_skb")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log hook decisions to stderr")
-	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every hook is attached")
+	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every hook is attached (removed at exit)")
 }
 
 type watchFlags struct {
@@ -80,7 +78,7 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
 	f := &watchFlags{}
 	fs := pflag.NewFlagSet("watch", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until SIGINT/SIGTERM)")
+	fs.DurationVar(&f.duration, "duration", 0, "stop after tracing this long (default: until SIGINT, SIGTERM or SIGHUP)")
 	fs.DurationVar(&f.interval, "interval", time.Second, "live view refresh period (terminal only)")
 	fs.StringVarP(&f.output, "output", "o", "text", "final report format: text or json")
 	fs.BoolVar(&f.json, "json", false, "same as -o json: the JSON report on stdout, and nothing else")
@@ -254,24 +252,18 @@ func watch(args []string, stdout, stderr io.Writer) error {
 			cfg.Snaplen = f.snaplen
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if f.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
-		defer cancel()
-	}
-	ctx, finish := context.WithCancel(ctx)
-	defer finish()
+	signalled, stopSignals := notifyStop()
+	defer stopSignals()
+	f.clearReady()
+	defer f.clearReady()
 
 	sinks, err := openSinks(f, stdout)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
 	names := loadNamer(cfg.Log)
 	cfg.Symbols = names.Symbols
-	t, err := tracer.Start(cfg)
+	t, err := startTracer(signalled, cfg)
 	if err != nil {
 		return errors.Join(err, sinks.close())
 	}
@@ -280,6 +272,15 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		sinks.close()
 		return fmt.Errorf("--events, -w and -c need the drop hook, which this kernel refused: %s", rejections(t.Plan, stage.Drops))
 	}
+
+	ctx := signalled
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	ctx, finish := context.WithCancel(ctx)
+	defer finish()
 	go t.Watch(ctx)
 	var (
 		events  *tracer.EventStream
@@ -292,6 +293,7 @@ func watch(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	start := time.Now()
 	announceReady(stderr, t.Plan, f.readyFile)
 	cmdDone := make(chan error, 1)
 	if f.cmd != "" {
@@ -404,27 +406,6 @@ func loadNamer(log *slog.Logger) report.Namer {
 		log.Warn("drop locations will show as addresses", "err", err)
 	}
 	return n
-}
-
-// announceReady tells the user (one line on stderr) and any waiting
-// harness (--ready-file) that every hook is attached.
-func announceReady(stderr io.Writer, plan *hookplan.Plan, readyFile string) {
-	var names []string
-	drops := "none"
-	for _, h := range plan.Hooks {
-		if h.Stage == stage.Drops {
-			drops = h.Name
-			continue
-		}
-		names = append(names, h.Stage.String())
-	}
-	fmt.Fprintf(stderr, "dropspot: ready: %d stages hooked (%s); drops: %s; netfilter hooks in %d namespaces\n",
-		len(names), strings.Join(names, " "), drops, plan.Namespaces())
-	if readyFile != "" {
-		if err := os.WriteFile(readyFile, nil, 0o644); err != nil {
-			fmt.Fprintf(stderr, "dropspot: cannot create ready file: %v\n", err)
-		}
-	}
 }
 
 // terminalRows reports whether w is a terminal, and its height.
