@@ -315,16 +315,11 @@ func watch(args []string, stdout, stderr io.Writer) error {
 	if err := f.showUntil(ctx, stdout, build); err != nil {
 		return err
 	}
-	// Admission ends first; packets already admitted finish their path
-	// before the final read.
-	if err := t.Drain(context.Background()); err != nil {
-		return err
-	}
-
-	// Stop in the order that loses nothing: the command is over, every
-	// event the kernel made is written, the files are complete, then the
-	// counts are read.
-	err = <-cmdDone
+	// Stop in the order that loses nothing: the command is over; admission
+	// ends and the packets already admitted finish their path; every event
+	// the kernel made is written; the files are complete; then the counts
+	// are read.
+	err = errors.Join(<-cmdDone, t.Drain(context.Background()))
 	if events != nil {
 		err = errors.Join(err, events.Drain(), written.err)
 	}
