@@ -159,6 +159,11 @@ static __always_inline bool netns_admits(const struct window *w, __u32 netns)
 	return false;
 }
 
+#define LOCAL_IN_STAGES ((1 << STAGE_IP_LOCAL_IN) | (1 << STAGE_L4_RCV) | (1 << STAGE_SOCK_RCV))
+#define OUTBOUND_STAGES                                                                            \
+	((1 << STAGE_IP_FORWARD) | (1 << STAGE_IP_POSTROUTING) | (1 << STAGE_TX_QUEUE) |          \
+	 (1 << STAGE_TX_XMIT) | (1 << STAGE_TX_DONE))
+
 /* A new path begins at the stages where a packet enters a namespace's
  * stack: from a device, or made here. Elsewhere a packet continues the
  * path its entry holds. Loopback is the exception: a packet sent here
@@ -176,7 +181,12 @@ static __always_inline bool path_continues(const struct skb_path *p, enum stage 
 	case STAGE_RX_DRIVER:
 		return (p->stages & (1 << STAGE_TX_XMIT)) && same_flow(&p->key, key);
 	default:
-		return true;
+		/* A packet delivered here, or handed to a device, has ended its
+		 * path in this namespace: the entry is a freed skb's (a received
+		 * ACK's address reused for a GSO segment). */
+		if (p->last_stage == STAGE_TX_DONE)
+			return false;
+		return !((p->stages & LOCAL_IN_STAGES) && ((1 << st) & OUTBOUND_STAGES));
 	}
 }
 

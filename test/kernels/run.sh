@@ -45,6 +45,7 @@ modules=${DROPSPOT_KERNEL_MODULES:-veth nfnetlink xfrm_user sch_tbf}
 # 3 kernels that all hang still end within ~22 minutes.
 vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-420}
 results=${DROPSPOT_KERNEL_RESULTS:-$here/RESULTS.md}
+smp=${DROPSPOT_KERNEL_SMP:-2}
 # The live-traffic tests (internal/tracer/live_test.go ...) time their
 # traffic for a real machine: under TCG the router case counted nothing in
 # its one second (measured on 6.12); they run on the host kernel only
@@ -357,7 +358,7 @@ boot() {
 	# random.trust_cpu: seed the RNG from RDRAND (-cpu max has it) so
 	# nothing blocks on entropy in a VM without disks or network.
 	timeout --kill-after=10 "$vm_timeout" \
-		qemu-system-x86_64 -accel tcg -cpu max -m 1G -smp 2 \
+		qemu-system-x86_64 -accel tcg -cpu max -m 1G -smp "$smp" \
 		-nographic -nodefaults -serial stdio -no-reboot \
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 loglevel=5 random.trust_cpu=on ${DROPSPOT_KERNEL_APPEND:-}" \
@@ -434,7 +435,7 @@ main() {
 	done
 
 	local header
-	header="\`bash test/kernels/run.sh ${specs[*]}\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (with local changes)'): qemu $(qemu-system-x86_64 --version | awk 'NR==1 { print $4 }') TCG, -smp 2 -m 1G, on $(nproc) host cores; whole run $(since "$t0")s."
+	header="\`bash test/kernels/run.sh ${specs[*]}\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (with local changes)'): qemu $(qemu-system-x86_64 --version | awk 'NR==1 { print $4 }') TCG, -smp $smp -m 1G, on $(nproc) host cores; whole run $(since "$t0")s."
 	local files=()
 	for i in "${!specs[@]}"; do files+=("$work/records/$i"); done
 	# report.awk exits 1 when any kernel did not pass.
