@@ -296,3 +296,63 @@ func TestCountersAndSenders(t *testing.T) {
 		}
 	}
 }
+
+// First fragments whose datagrams never complete are dropped by the
+// reassembly timer, one per datagram: each copy the injector sends is a
+// datagram of its own. Close puts the timeouts back.
+func TestShortReassembly(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := newPair(t)
+	keys := []string{"net/ipv4/ipfrag_time", "net/ipv6/ip6frag_time"}
+	old := []string{readSysctl(t, p, keys[0]), readSysctl(t, p, keys[1])}
+	r, err := faults.ShortReassembly(faults.Named(p.NameB), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if got := readSysctl(t, p, k); got != "1" {
+			t.Errorf("%s = %s, want 1", k, got)
+		}
+	}
+	in, err := faults.NewInjector(faults.Named(p.NameA), p.IfA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	const n = 6
+	for _, v6 := range []bool{false, true} {
+		src, dst := p.A4, p.B4
+		if v6 {
+			src, dst = p.A6, p.B6
+		}
+		pkt := faults.Packet{Src: netip.AddrPortFrom(src, 40000), Dst: netip.AddrPortFrom(dst, port), Proto: faults.UDP, Payload: 64, Fragment: 7}
+		if err := in.Send(pkt, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Up to two timer periods after the last fragment.
+	deadline := time.Now().Add(3 * time.Second)
+	var delta map[string]uint64
+	for ; time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if delta, err = r.Delta(); err != nil {
+			t.Fatal(err)
+		}
+		if delta["Ip.ReasmTimeout"] >= n && delta["Ip6.ReasmTimeout"] >= n {
+			break
+		}
+	}
+	if delta["Ip.ReasmTimeout"] != n || delta["Ip6.ReasmTimeout"] != n {
+		t.Errorf("reassembly timeouts %v, want %d of each", delta, n)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		if got := readSysctl(t, p, k); got != old[i] {
+			t.Errorf("%s = %s after Close, want %s back", k, got, old[i])
+		}
+	}
+	if _, err := faults.ShortReassembly(faults.Named(p.NameB), 0); err == nil {
+		t.Error("0 s: no error")
+	}
+}

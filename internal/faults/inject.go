@@ -58,9 +58,11 @@ func NewInjector(ns Netns, ifname string) (*Injector, error) {
 	return in, nil
 }
 
-// Send writes n copies of p. The Ethernet destination is the neighbour
-// entry of p's destination on the interface, so the receiver takes the
-// frame as addressed to it (not PACKET_OTHERHOST, which IP drops first).
+// Send writes n copies of p; copies of a Fragment are numbered
+// Fragment, Fragment+1, ..., each a datagram of its own. The Ethernet
+// destination is the neighbour entry of p's destination on the interface,
+// so the receiver takes the frame as addressed to it (not
+// PACKET_OTHERHOST, which IP drops first).
 func (in *Injector) Send(p Packet, n int) error {
 	if n < 1 || n > maxInject {
 		return fmt.Errorf("faults: inject %d packets: want 1..%d", n, maxInject)
@@ -80,6 +82,12 @@ func (in *Injector) Send(p Packet, n int) error {
 	sa := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: in.ifindex, Halen: uint8(len(mac))}
 	copy(sa.Addr[:], mac)
 	for i := range n {
+		if p.Fragment != 0 && i > 0 {
+			p.Fragment++
+			if b, err = p.Marshal(); err != nil {
+				return err
+			}
+		}
 		if err := unix.Sendto(in.fd, b, 0, sa); err != nil {
 			return fmt.Errorf("faults: inject %d of %d onto %s: %w", i+1, n, in.ifname, err)
 		}

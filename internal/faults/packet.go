@@ -37,6 +37,13 @@ type Packet struct {
 	TTL      uint8          // TTL / hop limit; 0 = 64
 	Payload  int            // UDP payload bytes (zeros); TCP carries none
 	Corrupt  Corruption
+	// Fragment, if not 0, makes the packet the first fragment (offset 0,
+	// more to come) of a UDP datagram with this identification (IPv4:
+	// its low 16 bits) whose other fragments are never sent: the
+	// receiver holds it for reassembly until its reassembly timeout.
+	// Fragments other than the last carry a multiple of 8 bytes, so
+	// 8 + Payload must be one.
+	Fragment uint32
 }
 
 const (
@@ -46,8 +53,13 @@ const (
 	tcpHeaderLen  = 20
 	protoTCP      = 6
 	protoUDP      = 17
+	fragHeaderLen = 8 // IPv6 fragment extension header
+	protoFragment = 44
 	// maxPacket keeps a built packet within one frame of a 1500-byte link.
 	maxPacket = 1500
+	// fragmentRest is how many bytes a first fragment's datagram claims
+	// beyond what it carries: the fragments that never come.
+	fragmentRest = 1000
 )
 
 // Marshal returns the packet's bytes from the IP header on.
@@ -62,6 +74,9 @@ func (p Packet) Marshal() ([]byte, error) {
 	if p.Corrupt > BadL4Checksum {
 		return nil, fmt.Errorf("faults: unknown corruption %v", p.Corrupt)
 	}
+	if p.Fragment != 0 && (p.Proto != UDP || (udpHeaderLen+p.Payload)%8 != 0) {
+		return nil, fmt.Errorf("faults: a first fragment needs udp with 8 + payload a multiple of 8, not %v with %d", p.Proto, p.Payload)
+	}
 	var l4 []byte
 	var proto byte
 	switch p.Proto {
@@ -73,7 +88,11 @@ func (p Packet) Marshal() ([]byte, error) {
 		l4 = make([]byte, udpHeaderLen+p.Payload)
 		binary.BigEndian.PutUint16(l4[0:], p.Src.Port())
 		binary.BigEndian.PutUint16(l4[2:], p.Dst.Port())
-		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+		udpLen := len(l4)
+		if p.Fragment != 0 {
+			udpLen += fragmentRest // the whole datagram's
+		}
+		binary.BigEndian.PutUint16(l4[4:], uint16(udpLen))
 	case TCP:
 		proto = protoTCP
 		l4 = make([]byte, tcpHeaderLen)
@@ -110,20 +129,42 @@ func (p Packet) Marshal() ([]byte, error) {
 	binary.BigEndian.PutUint16(l4[csumAt:], c)
 
 	if !src.Is4() {
-		ip := make([]byte, ipv6HeaderLen, ipv6HeaderLen+len(l4))
-		ip[0] = 6 << 4
-		binary.BigEndian.PutUint16(ip[4:], uint16(len(l4)))
-		ip[6] = proto
-		ip[7] = ttl
-		s, d := src.As16(), dst.As16()
-		copy(ip[8:], s[:])
-		copy(ip[24:], d[:])
-		return append(ip, l4...), nil
+		return append(p.ipv6Header(src, dst, proto, ttl, len(l4)), l4...), nil
 	}
-	ip := make([]byte, ipv4HeaderLen, ipv4HeaderLen+len(l4))
+	return append(p.ipv4Header(src, dst, proto, ttl, len(l4)), l4...), nil
+}
+
+// ipv6Header is the fixed header, and the fragment header of a Fragment.
+func (p Packet) ipv6Header(src, dst netip.Addr, proto, ttl byte, l4len int) []byte {
+	ip := make([]byte, ipv6HeaderLen, ipv6HeaderLen+fragHeaderLen+l4len)
+	ip[0] = 6 << 4
+	ip[6] = proto
+	ip[7] = ttl
+	s, d := src.As16(), dst.As16()
+	copy(ip[8:], s[:])
+	copy(ip[24:], d[:])
+	if p.Fragment != 0 {
+		ip[6] = protoFragment
+		// Next header, reserved, offset 0 with M (more fragments), id.
+		ip = append(ip, proto, 0, 0, 1, 0, 0, 0, 0)
+		binary.BigEndian.PutUint32(ip[ipv6HeaderLen+4:], p.Fragment)
+	}
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(ip)-ipv6HeaderLen+l4len))
+	return ip
+}
+
+// ipv4Header is the header, with DF set unless the packet is a Fragment
+// (no fragments to reason about otherwise).
+func (p Packet) ipv4Header(src, dst netip.Addr, proto, ttl byte, l4len int) []byte {
+	ip := make([]byte, ipv4HeaderLen, ipv4HeaderLen+l4len)
 	ip[0] = 4<<4 | ipv4HeaderLen/4
-	binary.BigEndian.PutUint16(ip[2:], uint16(ipv4HeaderLen+len(l4)))
-	binary.BigEndian.PutUint16(ip[6:], 0x4000) // DF: no fragments to reason about
+	binary.BigEndian.PutUint16(ip[2:], uint16(ipv4HeaderLen+l4len))
+	flags := uint16(0x4000) // DF
+	if p.Fragment != 0 {
+		binary.BigEndian.PutUint16(ip[4:], uint16(p.Fragment))
+		flags = 0x2000 // MF, offset 0
+	}
+	binary.BigEndian.PutUint16(ip[6:], flags)
 	ip[8] = ttl
 	ip[9] = proto
 	s, d := src.As4(), dst.As4()
@@ -134,7 +175,7 @@ func (p Packet) Marshal() ([]byte, error) {
 		h = corrupt(h)
 	}
 	binary.BigEndian.PutUint16(ip[10:], h)
-	return append(ip, l4...), nil
+	return ip
 }
 
 // checksumAdd adds b to a running ones' complement sum (RFC 1071).

@@ -85,6 +85,40 @@ func TestPacketMarshalErrors(t *testing.T) {
 	}
 }
 
+// A first fragment says more is to come and carries the transport header;
+// IPv6 puts a fragment header in front of it.
+func TestPacketMarshalFragment(t *testing.T) {
+	v4 := Packet{Src: netip.MustParseAddrPort("198.18.0.1:1234"), Dst: netip.MustParseAddrPort("198.18.0.2:4242"), Proto: UDP, Payload: 64, Fragment: 0x10005}
+	b, err := v4.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, flags := binary.BigEndian.Uint16(b[4:]), binary.BigEndian.Uint16(b[6:]); id != 5 || flags != 0x2000 {
+		t.Errorf("IPv4 id %#x flags %#x, want 5 and MF at offset 0", id, flags)
+	}
+	if !verifies(0, b[:ipv4HeaderLen]) || binary.BigEndian.Uint16(b[ipv4HeaderLen+4:]) != udpHeaderLen+64+fragmentRest {
+		t.Errorf("IPv4 first fragment: % x", b[:ipv4HeaderLen+udpHeaderLen])
+	}
+	v6 := v4
+	v6.Src, v6.Dst = netip.MustParseAddrPort("[2001:db8::1]:1234"), netip.MustParseAddrPort("[2001:db8::2]:4242")
+	if b, err = v6.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	frag := b[ipv6HeaderLen:]
+	if b[6] != protoFragment || frag[0] != protoUDP || binary.BigEndian.Uint16(frag[2:]) != 1 ||
+		binary.BigEndian.Uint32(frag[4:]) != 0x10005 || binary.BigEndian.Uint16(frag[fragHeaderLen+2:]) != 4242 {
+		t.Errorf("IPv6 first fragment: % x", b[:ipv6HeaderLen+fragHeaderLen+udpHeaderLen])
+	}
+	if got := binary.BigEndian.Uint16(b[4:]); int(got) != len(b)-ipv6HeaderLen {
+		t.Errorf("IPv6 payload length %d, want %d", got, len(b)-ipv6HeaderLen)
+	}
+	for _, bad := range []Packet{{Src: v4.Src, Dst: v4.Dst, Proto: TCP, Fragment: 1}, {Src: v4.Src, Dst: v4.Dst, Proto: UDP, Payload: 3, Fragment: 1}} {
+		if _, err := bad.Marshal(); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
 // A corrupted checksum must never be one that verifies: not the original,
 // and neither of the two spellings of ones' complement zero.
 func TestCorrupt(t *testing.T) {

@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"errors"
 	"fmt"
 	"path"
 )
@@ -12,11 +11,7 @@ import (
 // spoofed sources, and what drops legitimate packets under asymmetric
 // routing. The kernel reports IP_RPFILTER (in ip_rcv_finish_core) and counts
 // TcpExt.IPReversePathFilter. IPv6 has no such sysctl.
-type RPFilter struct {
-	ns  Netns
-	old []sysctl
-	*Counters
-}
+type RPFilter struct{ sysctlFault }
 
 // StrictRPFilter turns it on for ifname in ns. The kernel applies the
 // larger of conf/all and conf/IFNAME, so a namespace whose conf/all is 2
@@ -25,20 +20,10 @@ func StrictRPFilter(ns Netns, ifname string) (*RPFilter, error) {
 	if ifname == "" || path.Base(ifname) != ifname || ifname == ".." {
 		return nil, fmt.Errorf("faults: rp_filter: bad interface name %q", ifname)
 	}
-	old, err := setSysctls(ns, []sysctl{{"net/ipv4/conf/" + ifname + "/rp_filter", "1"}})
+	f, err := newSysctlFault(ns, []sysctl{{"net/ipv4/conf/" + ifname + "/rp_filter", "1"}},
+		"TcpExt.IPReversePathFilter")
 	if err != nil {
 		return nil, err
 	}
-	c, err := WatchCounters(ns, "TcpExt.IPReversePathFilter")
-	if err != nil {
-		return nil, errors.Join(err, restoreSysctls(ns, old))
-	}
-	return &RPFilter{ns: ns, old: old, Counters: c}, nil
-}
-
-// Close puts the interface's previous rp_filter setting back.
-func (r *RPFilter) Close() error {
-	err := restoreSysctls(r.ns, r.old)
-	r.old = nil
-	return err
+	return &RPFilter{f}, nil
 }
