@@ -1,13 +1,11 @@
 package testnet
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,10 +39,6 @@ const (
 	// burst is never dropped for lack of buffer, whatever the scheduling.
 	rcvBuf = 16 << 20
 )
-
-// pingPayload follows each echo request header. Any data would do; a
-// recognisable string helps when reading a capture.
-var pingPayload = []byte("dropspot testnet echo")
 
 // UDP sends exactly n datagrams of payload bytes from side from to a socket
 // bound in the other namespace, and waits until that socket has received all
@@ -307,86 +301,6 @@ func serveTCP(ln *net.TCPListener, want int64, deadline time.Time) error {
 		return nil
 	}()
 	return errors.Join(err, c.Close())
-}
-
-// Ping sends n ICMP (or ICMPv6) echo requests from side from to the other
-// side, one at a time, waiting up to opTimeout for each reply. It uses a
-// ping socket (SOCK_DGRAM, IPPROTO_ICMP/ICMPV6; NewPair's ping_group_range
-// lets root open them): the kernel sets the echo identifier to the socket's "port" and
-// delivers only the replies carrying it, so concurrent pings cannot mix.
-func Ping(p *Pair, from Side, n int, v6 bool) (Flow, error) {
-	if n < 1 || n > maxCount {
-		return Flow{}, fmt.Errorf("testnet: echo count %d not in [1, %d]", n, maxCount)
-	}
-	src, dst, err := p.route(from, v6)
-	if err != nil {
-		return Flow{}, err
-	}
-	var c net.Conn
-	err = p.Do(from, func() error {
-		var err error
-		c, err = dialPing(src, dst)
-		return err
-	})
-	if err != nil {
-		return Flow{}, fmt.Errorf("testnet: ping socket %s -> %s in %s: %w", src, dst, p.name(from), err)
-	}
-	defer c.Close()
-	id := localPort(c.LocalAddr())
-	f := Flow{Src: src, Dst: dst, Sport: id, Dport: id, Proto: "icmp"}
-	request, reply := byte(8), byte(0) // ICMP_ECHO, ICMP_ECHOREPLY
-	if v6 {
-		f.Proto = "icmp6"
-		request, reply = 128, 129 // ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY
-	}
-
-	// Type, code, checksum, identifier, sequence, data. The kernel fills in
-	// the checksum and the identifier.
-	msg := append(make([]byte, 8), pingPayload...)
-	msg[0] = request
-	buf := make([]byte, len(msg)+1)
-	for i := range n {
-		seq := uint16(i + 1)
-		binary.BigEndian.PutUint16(msg[6:], seq)
-		if err := c.SetDeadline(time.Now().Add(opTimeout)); err != nil {
-			return f, fmt.Errorf("testnet: %v: deadline: %w", f, err)
-		}
-		if _, err := c.Write(msg); err != nil {
-			return f, fmt.Errorf("testnet: %v: send echo %d of %d: %w", f, seq, n, err)
-		}
-		m, err := c.Read(buf)
-		if err != nil {
-			return f, fmt.Errorf("testnet: %v: reply to echo %d of %d: %w", f, seq, n, err)
-		}
-		if m != len(msg) || buf[0] != reply || binary.BigEndian.Uint16(buf[6:]) != seq {
-			return f, fmt.Errorf("testnet: %v: unexpected reply to echo %d: % x", f, seq, buf[:min(m, 8)])
-		}
-	}
-	return f, nil
-}
-
-// dialPing opens a ping socket bound to src and connected to dst. It must run
-// inside the sender's namespace. Go's net package has no constructor for ping
-// sockets, but adopts one through net.FileConn (as a *net.UDPConn, whose
-// port is the echo identifier).
-func dialPing(src, dst netip.Addr) (net.Conn, error) {
-	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
-	if src.Is6() {
-		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
-	if err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "ping")
-	defer f.Close() // net.FileConn works on a duplicate
-	if err := unix.Bind(fd, sockaddr(src)); err != nil {
-		return nil, fmt.Errorf("bind: %w", err)
-	}
-	if err := unix.Connect(fd, sockaddr(dst)); err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	return net.FileConn(f)
 }
 
 // sockaddr returns a for bind/connect with port 0: for a ping socket, binding

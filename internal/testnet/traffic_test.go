@@ -20,6 +20,7 @@ func TestGeneratorArgs(t *testing.T) {
 		"closed n=-1":     func() (Flow, error) { return UDPToClosedPort(p, A, -1, 10, false) },
 		"tcp negative":    func() (Flow, error) { return TCP(p, A, -1, false) },
 		"ping n too high": func() (Flow, error) { return Ping(p, A, maxCount+1, false) },
+		"raw ping n zero": func() (Flow, error) { return PingRaw(p, A, 0, false) },
 		"udp bad side":    func() (Flow, error) { return UDP(p, Side(2), 1, 1, false) },
 	} {
 		if _, err := gen(); err == nil {
@@ -90,6 +91,22 @@ func TestPairTraffic(t *testing.T) {
 				want: map[Side]map[string]uint64{
 					A: {k("Icmp.InEchos", "Icmp6.InEchos"): 10, k("Icmp.OutEchoReps", "Icmp6.OutEchoReplies"): 10},
 					B: {k("Icmp.OutEchos", "Icmp6.OutEchos"): 10, k("Icmp.InEchoReps", "Icmp6.InEchoReplies"): 10},
+				},
+			},
+			{
+				name: "ping-raw", from: B, proto: icmp,
+				gen: func() (Flow, error) { return PingRaw(p, B, 10, v6) },
+				want: map[Side]map[string]uint64{
+					A: {k("Icmp.InEchos", "Icmp6.InEchos"): 10, k("Icmp.OutEchoReps", "Icmp6.OutEchoReplies"): 10},
+					B: {k("Icmp.OutEchos", "Icmp6.OutEchos"): 10, k("Icmp.InEchoReps", "Icmp6.InEchoReplies"): 10},
+				},
+			},
+			{
+				name: "echo-replies", from: A, proto: icmp,
+				gen: func() (Flow, error) { return EchoReplies(p, A, 10, v6) },
+				want: map[Side]map[string]uint64{
+					A: {k("Icmp.OutEchoReps", "Icmp6.OutEchoReplies"): 10, k("Icmp.InEchos", "Icmp6.InEchos"): 0},
+					B: {k("Icmp.InEchoReps", "Icmp6.InEchoReplies"): 10, k("Icmp.OutEchos", "Icmp6.OutEchos"): 0},
 				},
 			},
 		}
