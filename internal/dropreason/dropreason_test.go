@@ -1,6 +1,7 @@
 package dropreason
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
@@ -54,7 +55,7 @@ func TestFromLocation(t *testing.T) {
 		"tcp_v4_rcv":       "",
 		"ext4_writepages":  "",
 	} {
-		got, st, ok := FromLocation(fn)
+		got, st, ok := FromLocation(fn, Context{})
 		if got != want || ok != (want != "" || fn == "tcp_v4_rcv") {
 			t.Errorf("FromLocation(%q) = %q, %v", fn, got, ok)
 		}
@@ -64,5 +65,45 @@ func TestFromLocation(t *testing.T) {
 	}
 	if Explain("SOCKET_RCVBUFF") == "" || Explain("NO_SUCH_REASON") != "" {
 		t.Error("explanations table")
+	}
+}
+
+// The stage a location tells follows the plan where a stage's function
+// hook and its netfilter hook lie on either side of it, and the IP
+// version where the function serves both.
+func TestStageFromLocation(t *testing.T) {
+	netfilter := Context{}
+	at := func(s ...stage.Stage) func(stage.Stage) bool {
+		return func(x stage.Stage) bool { return slices.Contains(s, x) }
+	}
+	for _, c := range []struct {
+		fn   string
+		ctx  Context
+		want stage.Stage
+	}{
+		{"ip_expire", netfilter, stage.IPRcv},
+		{"ip_expire", Context{AtFunction: at(stage.IPRcv)}, stage.IPRcv},
+		// Conntrack reassembles before ip_local_deliver, the host after
+		// its entry: no telling which.
+		{"ip_expire", Context{AtFunction: at(stage.IPLocalIn)}, stage.Drops},
+		{"inet_frag_rbtree_purge", netfilter, stage.IPRcv},
+		{"inet_frag_rbtree_purge", Context{V6: true}, stage.Drops},
+		{"ip6_frag_expire", Context{V6: true}, stage.L4Rcv},
+		{"ip6_frag_expire", Context{V6: true, AtFunction: at(stage.L4Rcv, stage.IPLocalIn)}, stage.IPLocalIn},
+		{"nf_ct_frag6_expire", Context{V6: true}, stage.IPRcv},
+		{"ip_forward", netfilter, stage.IPRcv},
+		{"ip_forward", Context{AtFunction: at(stage.IPForward)}, stage.IPForward},
+		{"ip_rcv_core.constprop.0", netfilter, stage.RxCore},
+		{"ip_rcv_core", Context{AtFunction: at(stage.IPRcv)}, stage.IPRcv},
+		{"neigh_invalidate", netfilter, stage.IPPostrouting},
+		{"__neigh_event_send", Context{AtFunction: at(stage.IPPostrouting)}, stage.IPPostrouting},
+		{"arp_error_report", netfilter, stage.IPPostrouting},
+		{"ping_rcv", netfilter, stage.L4Rcv},
+		{"sk_stream_kill_queues", netfilter, stage.SockRcv},
+		{"nf_hook_slow", netfilter, stage.Drops},
+	} {
+		if _, got, ok := FromLocation(c.fn, c.ctx); !ok || got != c.want {
+			t.Errorf("%s (v6 %v): stage %v, %v; want %v", c.fn, c.ctx.V6, got, ok, c.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 // Build makes a report from a snapshot and the stages the plan hooked.
 // The report's flows point to the snapshot's counts.
 func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
+	names = names.ForPlan(hooks)
 	var hooked stageSet
 	r := &Report{Hooks: make([]Hook, 0, len(hooks)), Totals: map[string]StageTotal{}}
 	for _, h := range hooks {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dropspot/dropspot/internal/dropreason"
 	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/hookplan"
 	"github.com/dropspot/dropspot/internal/kallsyms"
 	"github.com/dropspot/dropspot/internal/stage"
 )
@@ -16,6 +17,24 @@ import (
 type Namer struct {
 	Reasons *dropreason.Names
 	Symbols *kallsyms.Table
+	// atFunction are the stages the plan observes at a kernel function's
+	// entry (ForPlan).
+	atFunction stageSet
+}
+
+// ForPlan returns n for a run with these hooks. A drop whose stage BPF
+// could not record gets it from the freeing function, and which stages a
+// packet freed there has passed can depend on the hooks: a function hook
+// on ip_forward runs before its TTL check, netfilter's FORWARD hook
+// after. Build does this itself.
+func (n Namer) ForPlan(hooks []hookplan.Hook) Namer {
+	n.atFunction = 0
+	for _, h := range hooks {
+		if h.Kind == hookplan.Fentry || h.Kind == hookplan.Kprobe {
+			n.atFunction.add(h.Stage)
+		}
+	}
+	return n
 }
 
 // Location names a kernel code address: "func+0xoff", or the address.
@@ -37,7 +56,8 @@ func (n Namer) Name(d flow.Drop) Drop {
 	if n.Reasons != nil {
 		out.Reason = n.Reasons.Name(d.Reason)
 	}
-	byLoc, locStage, classified := dropreason.FromLocation(fn)
+	byLoc, locStage, classified := dropreason.FromLocation(fn,
+		dropreason.Context{V6: d.Flow.Src.Is6(), AtFunction: n.atFunction.has})
 	if dropreason.Unspecified(out.Reason) && byLoc != "" {
 		out.KernelReason = out.Reason
 		if out.KernelReason == "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
+	"github.com/dropspot/dropspot/internal/kallsyms"
 	"github.com/dropspot/dropspot/internal/stage"
 )
 
@@ -224,6 +225,36 @@ func TestNetfilterHookOfFirewallDrops(t *testing.T) {
 	} {
 		if got := netfilterHook(st); !strings.HasPrefix(got, want) || !strings.Contains(got, "not observable") {
 			t.Errorf("netfilterHook(%q) = %q", st, got)
+		}
+	}
+}
+
+// A drop BPF could not place gets its stage from its function, as the
+// plan's hooks see it.
+func TestStageFromLocationFollowsPlan(t *testing.T) {
+	syms, err := kallsyms.Read(strings.NewReader("ffffffff81000000 T ip_forward\nffffffff81001000 T ip_expire\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := flow.Key{Proto: 17, Src: a, Dst: b, Sport: 1, Dport: 2, Netns: 1}
+	fentry := allHooks()
+	for i := range fentry {
+		if fentry[i].Stage == stage.IPForward {
+			fentry[i].Kind = hookplan.Fentry
+		}
+	}
+	for _, c := range []struct {
+		hooks []hookplan.Hook
+		at    uint64
+		want  string
+	}{
+		{allHooks(), 0xffffffff81000040, "ip.rcv"},
+		{fentry, 0xffffffff81000040, "ip.forward"},
+		{allHooks(), 0xffffffff81001068, "ip.rcv"},
+	} {
+		snap := &flow.Snapshot{Flows: map[flow.Key]*flow.Counts{}, Drops: []flow.Drop{{Flow: k, Location: c.at, Packets: 1}}}
+		if got := Build(snap, c.hooks, Namer{Symbols: syms}).Flows[0].Drops[0]; got.Stage != c.want {
+			t.Errorf("%s: stage %s, want %s", got.Location, got.Stage, c.want)
 		}
 	}
 }
