@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dropspot/dropspot/internal/dropreason"
-	"github.com/dropspot/dropspot/internal/kallsyms"
 	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/testnet"
 )
@@ -16,16 +14,12 @@ import (
 // number its ground truth gives, and no drop on the healthy connection.
 func TestDemoFindsEveryFault(t *testing.T) {
 	testnet.RequirePrivileged(t)
-	reasons, err := dropreason.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	syms, err := kallsyms.Load()
+	names, err := report.LoadNamer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := Run(context.Background(), &out, report.Namer{Reasons: reasons, Symbols: syms}, nil); err != nil {
+	if err := Run(context.Background(), &out, names, nil); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	if n := strings.Count(out.String(), "\n✓ "); n != len(scenario)+1 {

@@ -37,6 +37,18 @@ func (n Namer) ForPlan(hooks []hookplan.Hook) Namer {
 	return n
 }
 
+// LoadNamer reads the running kernel's reason names (BTF) and symbols
+// (kallsyms), and fails if either is missing: for checks that need the
+// real names.
+func LoadNamer() (Namer, error) {
+	reasons, err := dropreason.Load()
+	if err != nil {
+		return Namer{}, err
+	}
+	syms, err := kallsyms.Load()
+	return Namer{Reasons: reasons, Symbols: syms}, err
+}
+
 // Location names a kernel code address: "func+0xoff", or the address.
 func (n Namer) Location(addr uint64) string {
 	if n.Symbols == nil {

@@ -6,12 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dropspot/dropspot/internal/dropreason"
 	"github.com/dropspot/dropspot/internal/faults"
 	"github.com/dropspot/dropspot/internal/filter"
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
-	"github.com/dropspot/dropspot/internal/kallsyms"
 	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/testnet"
@@ -31,7 +29,11 @@ func TestKernelReports(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	k := &kernel{t: t, p: p, tr: startTracer(t, p), names: namer(t)}
+	names, err := report.LoadNamer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &kernel{t: t, p: p, tr: startTracer(t, p), names: names}
 	t.Run("fragment-timeout", k.fragmentTimeout)
 }
 
@@ -58,19 +60,6 @@ func startTracer(t *testing.T, p *testnet.Pair) *tracer.Tracer {
 	}
 	t.Cleanup(tr.Close)
 	return tr
-}
-
-func namer(t *testing.T) report.Namer {
-	t.Helper()
-	reasons, err := dropreason.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	syms, err := kallsyms.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return report.Namer{Reasons: reasons, Symbols: syms}
 }
 
 // settle bounds every wait for the kernel: for a timer to fire, for the
