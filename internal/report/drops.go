@@ -141,10 +141,12 @@ func mergeDrops(in []Drop) []Drop {
 // explain it (drops after the decrease's first stage), and the drops that
 // explain no decrease (after the path's last stage, or where no stage saw
 // the packet) as losses of their own. explained + unexplained = packets.
-func analyse(path []stage.Stage, c *flow.Counts, drops []Drop, transit *[stage.Count]uint64) ([]Loss, uint64) {
+// Benign frees after a decrease's first stage take their part of it out:
+// a decrease they explain whole is no loss.
+func analyse(path []stage.Stage, c *flow.Counts, drops, benign []Drop, transit *[stage.Count]uint64) ([]Loss, uint64) {
 	used := make([]bool, len(drops))
 	var out []Loss
-	losses, inFlight := decreases(path, c, transit)
+	losses, inFlight := decreases(path, c, benign, transit)
 	for _, d := range losses {
 		var explained uint64
 		for i, dr := range drops {

@@ -82,11 +82,8 @@ func (f *Flow) fill(hooked stageSet, p *paths, addrs addrNames, drops []Drop) {
 		addrs.name(k.Dst), k.Dport, k.Netns
 	f.hooked = hooked
 	f.Path, f.path = p.of(k.Proto, f.counts)
-	f.Drops = drops
-	if f.Drops == nil {
-		f.Drops = []Drop{}
-	}
-	f.Losses, f.InFlight = analyse(f.path, f.counts, f.Drops, f.transit)
+	f.Drops, f.Benign = splitBenign(f.counts, drops)
+	f.Losses, f.InFlight = analyse(f.path, f.counts, f.Drops, f.Benign, f.transit)
 	for i := range f.Losses {
 		if f.Lost == nil || f.Losses[i].Packets > f.Lost.Packets {
 			f.Lost = &f.Losses[i]

@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"io"
 	"math"
+
+	"github.com/dropspot/dropspot/internal/stage"
 )
 
 //go:embed html.tmpl
@@ -20,6 +22,7 @@ type funnelStep struct {
 	Packets uint64
 	Max     uint64
 	Drops   []Drop
+	Benign  []Drop
 }
 
 type htmlFlow struct {
@@ -40,12 +43,8 @@ func WriteHTML(w io.Writer, r *Report) error {
 		}
 		hf := htmlFlow{Flow: f}
 		for _, s := range f.path {
-			step := funnelStep{Stage: s.String(), Packets: f.counts.Packets[s], Max: top}
-			for _, d := range f.Drops {
-				if d.Stage == s.String() {
-					step.Drops = append(step.Drops, d)
-				}
-			}
+			step := funnelStep{Stage: s.String(), Packets: f.counts.Packets[s], Max: top,
+				Drops: atStage(f.Drops, s), Benign: atStage(f.Benign, s)}
 			hf.Steps = append(hf.Steps, step)
 		}
 		flows = append(flows, hf)
@@ -54,6 +53,17 @@ func WriteHTML(w io.Writer, r *Report) error {
 		*Report
 		HTMLFlows []htmlFlow
 	}{r, flows})
+}
+
+// atStage picks the drops after stage s.
+func atStage(drops []Drop, s stage.Stage) []Drop {
+	var out []Drop
+	for _, d := range drops {
+		if d.Stage == s.String() {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // barWidth is a bar's length in percent of the flow's busiest stage.

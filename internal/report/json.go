@@ -102,6 +102,8 @@ func (f *Flow) appendJSON(b []byte) ([]byte, error) {
 	b = appendStageCounts(b, f.hooked, &f.counts.Bytes)
 	b = append(b, `,"drops":`...)
 	b = appendArray(b, f.Drops, appendDrop)
+	b = append(b, `,"benign":`...)
+	b = appendArray(b, f.Benign, appendDrop)
 	b = append(b, `,"losses":`...)
 	b = appendArray(b, f.Losses, appendLoss)
 	if f.Lost != nil {

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/dropspot/dropspot/internal/dropreason"
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
 	"github.com/dropspot/dropspot/internal/kallsyms"
@@ -21,7 +24,7 @@ import (
 func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 	t.Helper()
 	syms, err := kallsyms.Read(strings.NewReader("ffffffff81000000 T nf_hook_slow\n" +
-		"ffffffff81002000 T odd\"sym<&>\\é\x01\n"))
+		"ffffffff81002000 T odd\"sym<&>\\é\x01\nffffffff81004000 T sk_stream_kill_queues\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +49,7 @@ func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 		Drops: []flow.Drop{
 			{Flow: in, Stage: stage.IPLocalIn, HasStage: true, Ifindex: 3, Location: 0xffffffff81000010, Packets: 4},
 			{Flow: in, Stage: stage.IPLocalIn, HasStage: true, Location: 0xffffffff81002004, Packets: 2},
+			{Flow: in, Stage: stage.SockRcv, HasStage: true, Reason: 9, Location: 0xffffffff81004057, Packets: 1},
 			{Flow: v6, Location: 0xffffffff81000020, Packets: 1},
 			{Flow: flow.Key{Proto: 132, Src: b, Dst: a, Sport: 1, Dport: 2, Netns: 2}, Location: 0x10, Packets: 1},
 			{Kind: flow.DropNotIP, Location: 0xffffffff81002000, Packets: 3},
@@ -55,7 +59,9 @@ func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 	snap.Totals[stage.IPRcv] = flow.StageTotals{Packets: 14, Bytes: 1400, Filtered: 1, NotIP: 3, Malformed: 1}
 	snap.Overflow = flow.Overflow{FlowsCreated: 9, FlowsEvicted: 4, EventsLost: 1}
 	hooks := append(allHooks(stage.TxDone), hookplan.Hook{Stage: stage.Drops, Name: `tp_btf/kfree_skb "\x7f"`})
-	r := Build(snap, hooks, Namer{Symbols: syms})
+	reasons := dropreason.FromEnum(&btf.Enum{Name: "skb_drop_reason", Values: []btf.EnumValue{
+		{Name: "SKB_DROP_REASON_QUEUE_PURGE", Value: 9}}})
+	r := Build(snap, hooks, Namer{Symbols: syms, Reasons: reasons})
 	r.DurationSeconds, r.NetnsHooked = 1.5, 2
 	return r, hooks
 }
@@ -128,7 +134,7 @@ func TestJSONMatchesEncodingJSON(t *testing.T) {
 	r, hooks := awkwardReport(t)
 	written := writeLikeEncodingJSON(t, r, hooks)
 	for _, must := range []string{`"kernel_reason":"none"`, `"netfilter":"LOCAL_IN;`, `"ifindex":3`, `"to":""`,
-		`"kind":"not_ip"`, `"src":"fe80::1%e\"\u003c1\u003e\u0001é\u2028"`, `"location":"odd\"sym\u003c\u0026\u003e\\é\u0001+0x4"`, `"lost":{`} {
+		`"kind":"not_ip"`, `"benign":[{"reason":"QUEUE_PURGE","stage":"sock.rcv"`, `"benign":[]`, `"src":"fe80::1%e\"\u003c1\u003e\u0001é\u2028"`, `"location":"odd\"sym\u003c\u0026\u003e\\é\u0001+0x4"`, `"lost":{`} {
 		if !bytes.Contains(written, []byte(must)) {
 			t.Errorf("the report lacks %s: the test no longer covers it", must)
 		}
@@ -156,7 +162,7 @@ func TestJSONMatchesEncodingJSON(t *testing.T) {
 // only its exported fields), null lists included.
 func TestMarshalReadFlow(t *testing.T) {
 	saved := []byte(`{"conn":1,"proto":"udp","src":"198.18.0.1","sport":1,"dst":"198.18.0.2","dport":2,"netns":3,` +
-		`"path":"local-in","stages":{"ip.rcv":5,"l4.rcv":0},"bytes":{"ip.rcv":500,"l4.rcv":0},"drops":null,"losses":[]}`)
+		`"path":"local-in","stages":{"ip.rcv":5,"l4.rcv":0},"bytes":{"ip.rcv":500,"l4.rcv":0},"drops":null,"benign":null,"losses":[]}`)
 	var decoded Flow
 	if err := json.Unmarshal(saved, &decoded); err != nil {
 		t.Fatal(err)

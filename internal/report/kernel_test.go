@@ -17,8 +17,8 @@ import (
 )
 
 // TestKernelReports traces real traffic in a pair of namespaces and
-// checks the reports Build makes of it — drop stages, loss analysis —
-// against what was sent and the kernel's own counters.
+// checks the reports Build makes of it — drop stages, loss analysis,
+// benign frees — against what was sent and the kernel's own counters.
 // The tracer starts once (the slow part); each subtest has flows of its
 // own.
 func TestKernelReports(t *testing.T) {
@@ -35,6 +35,9 @@ func TestKernelReports(t *testing.T) {
 	}
 	k := &kernel{t: t, p: p, tr: startTracer(t, p), names: names}
 	t.Run("fragment-timeout", k.fragmentTimeout)
+	t.Run("raw-ping", k.rawPing)
+	t.Run("echo-replies-nobody-wants", k.unwantedEchoReplies)
+	t.Run("tcp-close", k.tcpClose)
 }
 
 // kernel is what the subtests share.
@@ -98,9 +101,10 @@ func flowOf(r *report.Report, f testnet.Flow, netns uint32, reversed bool) *repo
 	return nil
 }
 
-func dropCount(f *report.Flow) uint64 {
+// total adds up the packets of drops (or benign frees).
+func total(list []report.Drop) uint64 {
 	var n uint64
-	for _, d := range f.Drops {
+	for _, d := range list {
 		n += d.Count
 	}
 	return n
@@ -158,7 +162,7 @@ func (k *kernel) fragmentTimeout(t *testing.T) {
 		}
 		r := k.report(func(r *report.Report) bool {
 			f := flowOf(r, f, k.p.InodeB, false)
-			return f != nil && dropCount(f) >= n
+			return f != nil && total(f.Drops) >= n
 		})
 		delta, err := re.Delta()
 		if err != nil {
@@ -177,11 +181,137 @@ func (k *kernel) fragmentTimeout(t *testing.T) {
 					f, d.Count, d.Reason, d.Stage, d.Location, want)
 			}
 		}
-		if c := dropCount(got); c != n {
+		if c := total(got.Drops); c != n {
 			t.Errorf("%v: %d drops, want %d", f, c, n)
 		}
 		if len(got.Losses) != 1 || got.Losses[0].From != want.String() || got.Losses[0].Packets != n || got.Losses[0].Unexplained != 0 {
 			t.Errorf("%v: losses %+v, want one of %d after %v, all explained", f, got.Losses, n, want)
+		}
+	}
+}
+
+// flows finds f's record in namespace netns (reversed: its answers'),
+// failing the test if the report has none.
+func flows(t *testing.T, r *report.Report, f testnet.Flow, netns uint32, reversed bool) *report.Flow {
+	t.Helper()
+	got := flowOf(r, f, netns, reversed)
+	if got == nil {
+		t.Fatalf("%v (reversed %v) in netns %d: no flow in the report", f, reversed, netns)
+	}
+	return got
+}
+
+// echoRepliesIn names the counter of echo replies received.
+func echoRepliesIn(v6 bool) string {
+	if v6 {
+		return "Icmp6.InEchoReplies"
+	}
+	return "Icmp.InEchoReps"
+}
+
+// echoReplies runs send, which makes n echo replies arrive in namespace
+// A, and returns the report once all n are freed, with their flow (the
+// answers' direction of what send returns when reversed). It checks the
+// ground truth first: A's Icmp(6) counter of echo replies.
+func (k *kernel) echoReplies(t *testing.T, v6 bool, n uint64, reversed bool, send func() (testnet.Flow, error)) (*report.Report, testnet.Flow, *report.Flow) {
+	t.Helper()
+	replies, err := faults.WatchCounters(faults.Named(k.p.NameA), echoRepliesIn(v6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := send()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := k.report(func(r *report.Report) bool {
+		f := flowOf(r, f, k.p.InodeA, reversed)
+		return f != nil && total(f.Benign)+total(f.Drops) >= n
+	})
+	if got, err := replies.Dropped(); err != nil || got != n {
+		t.Fatalf("ground truth: %s grew by %d (%v), want %d", echoRepliesIn(v6), got, err, n)
+	}
+	return r, f, flows(t, r, f, k.p.InodeA, reversed)
+}
+
+// expectAll fails t unless every entry is of reason after stage.
+func expectAll(t *testing.T, what string, list []report.Drop, reason, stage string) {
+	t.Helper()
+	for _, d := range list {
+		if d.Reason != reason || d.Stage != stage {
+			t.Errorf("%s: %+v, want %s after %s", what, d, reason, stage)
+		}
+	}
+}
+
+// ping(8) over a raw socket: every reply reaches the raw socket (PingRaw
+// waits for each: the ground truth, with the Icmp(6) counter) and is also
+// freed as NO_SOCKET in ping_rcv, as no ping socket has its identifier.
+// Those frees are benign: no drop, no loss.
+func (k *kernel) rawPing(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		const n = 50
+		r, f, reply := k.echoReplies(t, v6, n, true, func() (testnet.Flow, error) { return testnet.PingRaw(k.p, testnet.A, n, v6) })
+		if len(reply.Drops) != 0 || len(reply.Losses) != 0 {
+			t.Errorf("%v replies: drops %+v, losses %+v; want none", f, reply.Drops, reply.Losses)
+		}
+		expectAll(t, f.String()+" replies benign", reply.Benign, "NO_SOCKET", "l4.rcv")
+		if got := total(reply.Benign); got != n {
+			t.Errorf("%v replies: %d benign, want %d: %+v", f, got, n, reply.Benign)
+		}
+		if req := flows(t, r, f, k.p.InodeB, false); len(req.Drops) != 0 || len(req.Losses) != 0 {
+			t.Errorf("%v requests: drops %+v, losses %+v; want none", f, req.Drops, req.Losses)
+		}
+	}
+}
+
+// Echo replies nobody asked for, with no raw socket in the namespace:
+// the same free in ping_rcv, but now the replies are lost, and must stay
+// drops. Ground truth: the receiver's Icmp(6) counter, and no socket.
+func (k *kernel) unwantedEchoReplies(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		const n = 20
+		_, f, got := k.echoReplies(t, v6, n, false, func() (testnet.Flow, error) { return testnet.EchoReplies(k.p, testnet.B, n, v6) })
+		if len(got.Benign) != 0 {
+			t.Errorf("%v: benign %+v, want none", f, got.Benign)
+		}
+		expectAll(t, f.String()+" drops", got.Drops, "NO_SOCKET", "l4.rcv")
+		if c := total(got.Drops); c != n || len(got.Losses) != 1 || got.Losses[0].Packets != n {
+			t.Errorf("%v: %d drops, losses %+v; want %d lost", f, c, got.Losses, n)
+		}
+	}
+}
+
+// A TCP connection opened, 1 MiB sent, closed in both directions
+// (testnet.TCP checks every byte arrived): no drops and no losses, in
+// either direction on either side; benign frees only.
+func (k *kernel) tcpClose(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		f, err := testnet.TCP(k.p, testnet.A, 1<<20, v6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type direction struct {
+			netns    uint32
+			reversed bool
+		}
+		directions := []direction{{k.p.InodeA, false}, {k.p.InodeA, true}, {k.p.InodeB, false}, {k.p.InodeB, true}}
+		// The last ACK may be on its way when TCP returns.
+		r := k.report(func(r *report.Report) bool {
+			for _, d := range directions {
+				if f := flowOf(r, f, d.netns, d.reversed); f == nil || len(f.Losses) != 0 {
+					return false
+				}
+			}
+			return true
+		})
+		for _, d := range directions {
+			got := flows(t, r, f, d.netns, d.reversed)
+			if len(got.Drops) != 0 || len(got.Losses) != 0 {
+				t.Errorf("%v (reversed %v) in netns %d: drops %+v, losses %+v; want none", f, d.reversed, d.netns, got.Drops, got.Losses)
+			}
+			if len(got.Benign) > 0 {
+				t.Logf("%v (reversed %v) in netns %d: benign %+v", f, d.reversed, d.netns, got.Benign)
+			}
 		}
 	}
 }

@@ -89,16 +89,22 @@ func (p *paths) of(proto uint8, c *flow.Counts) (string, []stage.Stage) {
 }
 
 // decreases lists every drop in count from one hooked stage of the path to
-// the next, less the packets that were on their way from the first of the
-// two when the counts were read (transit, by last stage passed; nil for
-// none): those are no loss. inFlight is how many that left out.
-func decreases(path []stage.Stage, c *flow.Counts, transit *[stage.Count]uint64) (out []Loss, inFlight uint64) {
+// the next, less the benign frees after the first of the two, and less
+// the packets that were on their way from it when the counts were read
+// (transit, by last stage passed; nil for none): those are no loss.
+// inFlight is how many packets in transit that left out.
+func decreases(path []stage.Stage, c *flow.Counts, benign []Drop, transit *[stage.Count]uint64) (out []Loss, inFlight uint64) {
 	for i := 1; i < len(path); i++ {
 		from, to := c.Packets[path[i-1]], c.Packets[path[i]]
 		if from <= to {
 			continue
 		}
 		lost := from - to
+		for _, b := range benign {
+			if b.Stage == path[i-1].String() {
+				lost -= min(b.Count, lost)
+			}
+		}
 		if transit != nil {
 			moving := min(transit[path[i-1]], lost)
 			lost -= moving

@@ -43,8 +43,13 @@ type Flow struct {
 	Stages map[string]uint64 `json:"stages"`
 	Bytes  map[string]uint64 `json:"bytes"`
 	Drops  []Drop            `json:"drops"`
+	// Benign are frees the kernel counts as drops although they lose
+	// nothing the user cares about (dropreason.BenignFree), out of Drops:
+	// each with what it was and why nothing was lost (Explanation).
+	Benign []Drop `json:"benign"`
 	// Losses lists every decrease along the path with the drops that
-	// explain it, then drops that explain no decrease.
+	// explain it, then drops that explain no decrease. What benign frees
+	// explain is no loss.
 	Losses []Loss `json:"losses"`
 	// Lost is the largest of Losses, if any.
 	Lost *Loss `json:"lost,omitempty"`
@@ -80,8 +85,9 @@ type Drop struct {
 
 // Loss is packets that passed From but not To, the next hooked stage of
 // the path (To is empty for drops after the path's last stage or where
-// no stage saw the packet). Unexplained is what no drop accounts for:
-// the sum of Drops' counts (capped at Packets) + Unexplained = Packets.
+// no stage saw the packet), less those benign frees after From account
+// for. Unexplained is what no drop accounts for: the sum of Drops'
+// counts (capped at Packets) + Unexplained = Packets.
 type Loss struct {
 	From        string `json:"from"`
 	To          string `json:"to"`

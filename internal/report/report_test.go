@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/dropspot/dropspot/internal/dropreason"
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
 	"github.com/dropspot/dropspot/internal/kallsyms"
@@ -226,6 +229,118 @@ func TestNetfilterHookOfFirewallDrops(t *testing.T) {
 		if got := netfilterHook(st); !strings.HasPrefix(got, want) || !strings.Contains(got, "not observable") {
 			t.Errorf("netfilterHook(%q) = %q", st, got)
 		}
+	}
+}
+
+// fixtureNamer names the reasons and functions benign frees are told by.
+func fixtureNamer(t *testing.T) Namer {
+	t.Helper()
+	syms, err := kallsyms.Read(strings.NewReader("ffffffff81000000 T ping_rcv\n" +
+		"ffffffff81001000 T tcp_data_queue\nffffffff81002000 T tcp_v4_rcv\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Namer{Symbols: syms, Reasons: dropreason.FromEnum(&btf.Enum{Name: "skb_drop_reason", Values: []btf.EnumValue{
+		{Name: "SKB_DROP_REASON_NOT_SPECIFIED", Value: 2}, {Name: "SKB_DROP_REASON_NO_SOCKET", Value: 3},
+		{Name: "SKB_DROP_REASON_TCP_OLD_DATA", Value: 4},
+	}})}
+}
+
+const (
+	atPingRcv      = 0xffffffff810000b3
+	atTCPDataQueue = 0xffffffff81001010
+	atTCPRcv       = 0xffffffff81002099
+	reasonNoSocket = 3
+	reasonOldData  = 4
+)
+
+// An echo reply freed in ping_rcv is benign only as far as a raw socket
+// received a copy (sock.rcv, less the replies a ping socket took); the
+// rest stays a loss.
+func TestBenignEchoReplies(t *testing.T) {
+	for _, c := range []struct {
+		name                  string
+		l4Rcv, sockRcv, freed uint64
+		benign                uint64
+	}{
+		{"raw socket's ping", 50, 50, 50, 50},
+		{"two raw sockets", 50, 100, 50, 50},
+		{"nobody asked", 20, 0, 20, 0},
+		{"late replies to a ping socket", 20, 10, 10, 0},
+		{"raw ping that ended early", 30, 20, 30, 20},
+	} {
+		k := flow.Key{Proto: 1, Src: b, Dst: a, Sport: 7, Dport: 7, Netns: 1}
+		snap := &flow.Snapshot{
+			Flows: map[flow.Key]*flow.Counts{k: counts(map[stage.Stage]uint64{stage.RxDriver: c.l4Rcv, stage.RxCore: c.l4Rcv,
+				stage.IPRcv: c.l4Rcv, stage.IPLocalIn: c.l4Rcv, stage.L4Rcv: c.l4Rcv, stage.SockRcv: c.sockRcv})},
+			Drops: []flow.Drop{{Flow: k, Reason: reasonNoSocket, Location: atPingRcv, Packets: c.freed}},
+		}
+		f := Build(snap, allHooks(), fixtureNamer(t)).Flows[0]
+		var benign, lost uint64
+		for _, d := range f.Benign {
+			benign += d.Count
+			if d.Reason != "NO_SOCKET" || d.Stage != "l4.rcv" || !strings.Contains(d.Explanation, "raw socket") {
+				t.Errorf("%s: benign %+v", c.name, d)
+			}
+		}
+		for _, l := range f.Losses {
+			lost += l.Packets
+		}
+		if benign != c.benign || lost != c.freed-c.benign || dropsCount(f.Drops) != c.freed-c.benign {
+			t.Errorf("%s: %d benign, %d lost, drops %+v; want %d benign", c.name, benign, lost, f.Drops, c.benign)
+		}
+	}
+}
+
+func dropsCount(drops []Drop) uint64 {
+	var n uint64
+	for _, d := range drops {
+		n += d.Count
+	}
+	return n
+}
+
+// Benign frees explain their part of a decrease and take it out of the
+// losses; they are in the JSON and the text, apart from the drops.
+func TestBenignOutOfLosses(t *testing.T) {
+	k := flow.Key{Proto: 6, Src: a, Dst: b, Sport: 40000, Dport: 80, Netns: 1}
+	snap := &flow.Snapshot{
+		Flows: map[flow.Key]*flow.Counts{k: counts(map[stage.Stage]uint64{stage.RxDriver: 10, stage.RxCore: 10,
+			stage.IPRcv: 10, stage.IPLocalIn: 10, stage.L4Rcv: 10, stage.SockRcv: 7})},
+		Drops: []flow.Drop{
+			{Flow: k, Stage: stage.L4Rcv, HasStage: true, Reason: reasonOldData, Location: atTCPDataQueue, Packets: 1},
+			{Flow: k, Stage: stage.L4Rcv, HasStage: true, Reason: 2, Location: atTCPRcv, Packets: 2},
+		},
+	}
+	r := Build(snap, allHooks(), fixtureNamer(t))
+	f := r.Flows[0]
+	if len(f.Benign) != 1 || f.Benign[0].Reason != "TCP_OLD_DATA" || f.Benign[0].Count != 1 {
+		t.Errorf("benign: %+v", f.Benign)
+	}
+	if len(f.Drops) != 1 || f.Drops[0].Reason != "NOT_SPECIFIED" {
+		t.Errorf("drops: %+v", f.Drops)
+	}
+	if len(f.Losses) != 1 || f.Losses[0].Packets != 2 || f.Losses[0].Unexplained != 0 {
+		t.Errorf("losses: %+v, want the 2 NOT_SPECIFIED only", f.Losses)
+	}
+	var js, text bytes.Buffer
+	if err := WriteJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	WriteText(&text, r, TextOptions{})
+	if !strings.Contains(js.String(), `"benign":[{"reason":"TCP_OLD_DATA","stage":"l4.rcv","location":"tcp_data_queue+0x10","count":1,"explanation":"A retransmitted copy`) {
+		t.Errorf("JSON:\n%s", js.String())
+	}
+	if !strings.Contains(text.String(), "  l4.rcv ○ benign TCP_OLD_DATA at tcp_data_queue+0x10: 1\n      A retransmitted copy") ||
+		!strings.Contains(text.String(), "lost between l4.rcv and sock.rcv: 2\n") {
+		t.Errorf("text:\n%s", text.String())
+	}
+
+	// Explained whole, a decrease is no loss at all.
+	snap.Drops = snap.Drops[:1]
+	snap.Flows[k].Packets[stage.SockRcv] = 9
+	if f := Build(snap, allHooks(), fixtureNamer(t)).Flows[0]; len(f.Losses) != 0 || f.Lost != nil || len(f.Drops) != 0 {
+		t.Errorf("losses %+v, drops %+v: want none", f.Losses, f.Drops)
 	}
 }
 

@@ -93,18 +93,22 @@ func appendFlowText(b []byte, f *Flow) []byte {
 			b = append(b, '\n')
 		}
 		for _, d := range l.Drops {
-			b = appendDropText(b, d)
+			b = appendDropText(b, d, "✗")
 		}
+	}
+	for _, d := range f.Benign {
+		b = appendDropText(b, d, "○ benign")
 	}
 	return b
 }
 
-func appendDropText(b []byte, d Drop) []byte {
+// appendDropText appends a drop's lines, marked as a loss (✗) or benign.
+func appendDropText(b []byte, d Drop, mark string) []byte {
 	reason := d.Reason
 	if d.KernelReason != "" {
 		reason += " (kernel: " + d.KernelReason + ")"
 	}
-	b = fmt.Appendf(b, "  %s ✗ %s at %s: %d\n", d.Stage, reason, d.Location, d.Count)
+	b = fmt.Appendf(b, "  %s %s %s at %s: %d\n", d.Stage, mark, reason, d.Location, d.Count)
 	if d.Explanation != "" {
 		b = fmt.Appendf(b, "      %s\n", d.Explanation)
 	}
