@@ -10,6 +10,13 @@
 #include <bpf/bpf_tracing.h>
 #include "../lib/count.h"
 
+enum drop_flag {
+	/* A TCP segment with no payload (a bare FIN, ACK or RST): what it
+	 * tells is lost, no data is. Freed at a closed connection's timewait
+	 * entry it is a normal close; data freed there is a loss. */
+	DROP_TCP_NO_PAYLOAD = 1,
+};
+
 enum drop_kind {
 	DROP_FLOW = 0,  /* the packet parsed into a flow */
 	DROP_NOT_IP,    /* ARP and other non-IP frames: flow is zero */
@@ -21,7 +28,8 @@ struct drop_key {
 	__u32 reason; /* enum skb_drop_reason of the running kernel; 0 if it has none */
 	__u8 stage;   /* last stage the packet passed, or STAGE_NONE */
 	__u8 kind;    /* enum drop_kind */
-	__u16 pad;
+	__u8 flags;   /* enum drop_flag */
+	__u8 pad;
 	__u32 ifindex; /* the skb's device when freed, 0 if none */
 	__u32 pad2;
 	__u64 location; /* address the skb was freed from */
@@ -164,11 +172,18 @@ static __always_inline void emit_event(void *ctx, struct sk_buff *skb, const str
  * no stage saw counts when the window is open. The path ends here, so its
  * entry goes; its last stage is the drop's stage (when the entry is this
  * packet's: same namespace and flow, not a freed skb's at the same address). */
-static __always_inline bool drop_admitted(__u64 addr, const struct flow_key *key, __u8 *stage)
+static __always_inline bool drop_admitted(__u64 addr, struct flow_key *key, __u8 *stage)
 {
 	struct skb_path *p = bpf_map_lookup_elem(&skb_paths, &addr);
 	bool admitted;
 
+	/* TCP receive clears skb->dev: a packet freed after it has no
+	 * namespace of its own, but its path knows it. */
+	if (p && !key->netns) {
+		key->netns = p->key.netns;
+		if (!same_flow(&p->key, key))
+			key->netns = 0;
+	}
 	if (!p || p->key.netns != key->netns)
 		return window_admits_untracked(key->netns);
 	admitted = p->admitted;
@@ -200,6 +215,8 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 	} else if (!drop_admitted(ptr_addr(skb), &key.flow, &key.stage)) {
 		counter_add(COUNTER_DROPS_OUTSIDE_WINDOW, meta.segs);
 		return;
+	} else if (key.flow.proto == IPPROTO_TCP_ && meta.l4_payload == 0) {
+		key.flags = DROP_TCP_NO_PAYLOAD;
 	}
 
 	count = bpf_map_lookup_elem(&drops, &key);
@@ -254,3 +271,4 @@ int BPF_PROG(tp_kfree_skb_noreason, struct sk_buff *skb, void *location)
  * kind types into BTF, where bpf2go makes Go types of them. */
 const struct drop_event *unused_drop_event __attribute__((unused));
 const enum drop_kind *unused_drop_kind __attribute__((unused));
+const enum drop_flag *unused_drop_flag __attribute__((unused));

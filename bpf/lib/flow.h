@@ -62,7 +62,10 @@ struct pkt_meta {
 	__u32 bytes;  /* IP bytes on the wire (all segments) */
 	__u32 l3_off; /* IP header, from skb->head (for packet capture) */
 	__u32 l3_cap; /* bytes from there that are in the linear part */
+	__u32 l4_payload; /* transport payload bytes per the IP length; L4_PAYLOAD_UNKNOWN if none given */
 };
+
+#define L4_PAYLOAD_UNKNOWN 0xffffffff
 
 /* The transport header bytes the key needs: ports, ICMP type/code/id,
  * TCP data offset (byte 12). */
@@ -325,6 +328,8 @@ static __always_inline int parse_skb(bool btf, struct sk_buff *skb, enum l3_at a
 		l3len = iplen;
 	}
 	meta->bytes = l3len;
+	/* A super-packet's IP length is one segment's, or 0 (TSO, BIG TCP). */
+	meta->l4_payload = iplen >= hdrlen && segs <= 1 ? iplen - hdrlen : L4_PAYLOAD_UNKNOWN;
 	meta->l3_off = l3 - head;
 	meta->l3_cap = (data + len - data_len) - l3;
 	return PARSE_OK;

@@ -68,13 +68,20 @@ type DropspotDropEvent struct {
 	_       [4]byte
 }
 
+type DropspotDropFlag uint32
+
+const (
+	DropspotDropFlagDROP_TCP_NO_PAYLOAD DropspotDropFlag = 1
+)
+
 type DropspotDropKey struct {
 	_        structs.HostLayout
 	Flow     DropspotFlowKey
 	Reason   uint32
 	Stage    uint8
 	Kind     uint8
-	Pad      uint16
+	Flags    uint8
+	Pad      uint8
 	Ifindex  uint32
 	Pad2     uint32
 	_        [4]byte
@@ -182,11 +189,12 @@ type DropspotSelftestResult struct {
 	Matched uint32
 	Key     DropspotFlowKey
 	Meta    struct {
-		_     structs.HostLayout
-		Segs  uint32
-		Bytes uint32
-		L3Off uint32
-		L3Cap uint32
+		_         structs.HostLayout
+		Segs      uint32
+		Bytes     uint32
+		L3Off     uint32
+		L3Cap     uint32
+		L4Payload uint32
 	}
 }
 
@@ -236,12 +244,14 @@ type DropspotTxInflight struct {
 	Verdict uint32
 	Key     DropspotFlowKey
 	Meta    struct {
-		_     structs.HostLayout
-		Segs  uint32
-		Bytes uint32
-		L3Off uint32
-		L3Cap uint32
+		_         structs.HostLayout
+		Segs      uint32
+		Bytes     uint32
+		L3Off     uint32
+		L3Cap     uint32
+		L4Payload uint32
 	}
+	_ [4]byte
 }
 
 type DropspotWindow struct {
@@ -317,6 +327,7 @@ const (
 	DropspotProgTpNetifRx                  = "tp_netif_rx"
 	DropspotVarCFG                         = "CFG"
 	DropspotVarUnusedDropEvent             = "unused_drop_event"
+	DropspotVarUnusedDropFlag              = "unused_drop_flag"
 	DropspotVarUnusedDropKind              = "unused_drop_kind"
 	DropspotVarUnusedNetnsState            = "unused_netns_state"
 	DropspotVarUnusedPredDir               = "unused_pred_dir"
@@ -431,6 +442,7 @@ type DropspotMapSpecs struct {
 type DropspotVariableSpecs struct {
 	CFG               *ebpf.VariableSpec `ebpf:"CFG"`
 	UnusedDropEvent   *ebpf.VariableSpec `ebpf:"unused_drop_event"`
+	UnusedDropFlag    *ebpf.VariableSpec `ebpf:"unused_drop_flag"`
 	UnusedDropKind    *ebpf.VariableSpec `ebpf:"unused_drop_kind"`
 	UnusedNetnsState  *ebpf.VariableSpec `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.VariableSpec `ebpf:"unused_pred_dir"`
@@ -503,6 +515,7 @@ func (m *DropspotMaps) Close() error {
 type DropspotVariables struct {
 	CFG               *ebpf.Variable `ebpf:"CFG"`
 	UnusedDropEvent   *ebpf.Variable `ebpf:"unused_drop_event"`
+	UnusedDropFlag    *ebpf.Variable `ebpf:"unused_drop_flag"`
 	UnusedDropKind    *ebpf.Variable `ebpf:"unused_drop_kind"`
 	UnusedNetnsState  *ebpf.Variable `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.Variable `ebpf:"unused_pred_dir"`

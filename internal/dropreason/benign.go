@@ -12,6 +12,8 @@ const (
 	// flow's packets (see benign's NO_SOCKET entry). The report counts
 	// them: with Build's flow counts, not here.
 	RawCopy
+	// NoPayload: benign only for TCP segments that carried no data.
+	NoPayload
 )
 
 // Benign is a kind of free the kernel reports as a drop although it
@@ -28,15 +30,18 @@ type Benign struct {
 // tracefs skb:kfree_skb stacks. A kind belongs here only if no packet it
 // covers can carry data that never reached its reader: a benign entry
 // must never hide a loss.
-//
-// Not here: NOT_SPECIFIED at tcp_v4_rcv/tcp_v6_rcv. All of tcp_v4_rcv's
-// drops leave through one kfree call, so location and reason are the
-// same for a FIN reaching a closed socket's timewait entry (a server
-// that closes first: 14 of 20 closes measured) — benign — and for data
-// sent to a socket its application has closed, answered by a reset —
-// lost. Only the segment tells them apart (payload or not), which the
-// drop record does not carry.
+const closedConnection = "A TCP segment without data (FIN, ACK or RST) for a connection already closed here: TCP frees it. A normal close; nothing was lost."
+
+// NOT_SPECIFIED at tcp_v4_rcv/tcp_v6_rcv is here only for segments
+// without data: all of tcp_v4_rcv's drops leave through one kfree call,
+// so location and reason are the same for a FIN reaching a closed
+// socket's timewait entry (a server that closes first: 14 of 20 closes
+// measured) — benign — and for data sent to a socket its application has
+// closed, answered by a reset — lost. The drop hook marks segments
+// without payload (DROP_TCP_NO_PAYLOAD).
 var benign = []Benign{
+	{"NOT_SPECIFIED", "tcp_v4_rcv", NoPayload, closedConnection},
+	{"NOT_SPECIFIED", "tcp_v6_rcv", NoPayload, closedConnection},
 	// ping_rcv frees every echo reply that no ping socket (SOCK_DGRAM)
 	// has the identifier of. Raw ICMP sockets (ping(8) without ping
 	// sockets, traceroute, monitors) have by then each taken a copy in

@@ -34,11 +34,15 @@ type Drop struct {
 	Ifindex  uint32 // the packet's device when freed (in Flow.Netns), 0 if none
 	Location uint64 // kernel address the packet was freed from
 	Packets  uint64
+	// NoPayload: a TCP segment that carried no data (a bare FIN, ACK or
+	// RST).
+	NoPayload bool
 }
 
 // DropFromBPF converts a drop key (as in the map and in events).
 func DropFromBPF(k bpf.DropspotDropKey, packets uint64) Drop {
-	d := Drop{Kind: DropKind(k.Kind), Reason: k.Reason, Ifindex: k.Ifindex, Location: k.Location, Packets: packets}
+	d := Drop{Kind: DropKind(k.Kind), Reason: k.Reason, Ifindex: k.Ifindex, Location: k.Location, Packets: packets,
+		NoPayload: k.Flags&uint8(bpf.DropspotDropFlagDROP_TCP_NO_PAYLOAD) != 0}
 	if d.Kind == DropOfFlow {
 		d.Flow = FromBPF(k.Flow)
 	}

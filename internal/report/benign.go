@@ -17,7 +17,11 @@ func splitBenign(c *flow.Counts, drops []Drop) (lost, benign []Drop) {
 	var rawCopyDrops uint64
 	for i, d := range drops {
 		fn, _, _ := strings.Cut(d.Location, "+")
-		if kinds[i], isBenign[i] = dropreason.BenignFree(d.Reason, fn); isBenign[i] && kinds[i].Proof == dropreason.RawCopy {
+		kinds[i], isBenign[i] = dropreason.BenignFree(d.Reason, fn)
+		if kinds[i].Proof == dropreason.NoPayload && !d.NoPayload {
+			isBenign[i] = false
+		}
+		if isBenign[i] && kinds[i].Proof == dropreason.RawCopy {
 			rawCopyDrops += d.Count
 		}
 	}

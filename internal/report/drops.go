@@ -60,7 +60,7 @@ func (n Namer) Location(addr uint64) string {
 // Name names one flow.Drop: reason (classified by location when the
 // kernel gave none), stage, location.
 func (n Namer) Name(d flow.Drop) Drop {
-	out := Drop{Count: d.Packets, Location: n.Location(d.Location), Ifindex: d.Ifindex}
+	out := Drop{Count: d.Packets, Location: n.Location(d.Location), Ifindex: d.Ifindex, NoPayload: d.NoPayload}
 	fn := ""
 	if n.Symbols != nil {
 		fn, _, _ = n.Symbols.Symbolize(d.Location)
@@ -119,7 +119,8 @@ func mergeDrops(in []Drop) []Drop {
 	var out []Drop
 	for _, d := range in {
 		i := slices.IndexFunc(out, func(o Drop) bool {
-			return o.Reason == d.Reason && o.Stage == d.Stage && o.Location == d.Location && o.Ifindex == d.Ifindex
+			return o.Reason == d.Reason && o.Stage == d.Stage && o.Location == d.Location && o.Ifindex == d.Ifindex &&
+				o.NoPayload == d.NoPayload
 		})
 		if i >= 0 {
 			out[i].Count += d.Count

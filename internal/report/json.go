@@ -136,6 +136,9 @@ func appendDrop(b []byte, d *Drop) []byte {
 	b = appendNonEmpty(b, `,"kernel_reason":`, d.KernelReason)
 	b = appendNonEmpty(b, `,"explanation":`, d.Explanation)
 	b = appendNonEmpty(b, `,"netfilter":`, d.Netfilter)
+	if d.NoPayload {
+		b = append(b, `,"no_payload":true`...)
+	}
 	return append(b, '}')
 }
 

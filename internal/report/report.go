@@ -81,6 +81,9 @@ type Drop struct {
 	// Netfilter, for firewall drops: the netfilter hook(s) the drop's
 	// stage leaves possible, and what cannot be known.
 	Netfilter string `json:"netfilter,omitempty"`
+	// NoPayload: the packets were TCP segments without data (bare FIN,
+	// ACK or RST).
+	NoPayload bool `json:"no_payload,omitempty"`
 }
 
 // Loss is packets that passed From but not To, the next hooked stage of

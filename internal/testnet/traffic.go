@@ -330,3 +330,56 @@ func localPort(a net.Addr) uint16 {
 	}
 	return 0
 }
+
+// TCPServerCloses opens a connection from side from, has the server send
+// nbytes and close first, and the client read to the end and close: the
+// client's FIN then reaches a closed connection (a timewait entry), as
+// when a web server ends a response.
+func TCPServerCloses(p *Pair, from Side, nbytes int, v6 bool) (Flow, error) {
+	src, dst, err := p.route(from, v6)
+	if err != nil {
+		return Flow{}, err
+	}
+	deadline := time.Now().Add(tcpTimeout)
+	var ln *net.TCPListener
+	if err := p.Do(from.Other(), func() (err error) {
+		ln, err = net.ListenTCP(network("tcp", dst), net.TCPAddrFromAddrPort(netip.AddrPortFrom(dst, 0)))
+		return err
+	}); err != nil {
+		return Flow{}, fmt.Errorf("testnet: tcp listen on %s: %w", dst, err)
+	}
+	defer ln.Close()
+	ln.SetDeadline(deadline)
+	f := Flow{Src: src, Dst: dst, Dport: localPort(ln.Addr()), Proto: "tcp"}
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- fmt.Errorf("accept: %w", err)
+			return
+		}
+		c.SetDeadline(deadline)
+		_, err = c.Write(make([]byte, nbytes))
+		served <- errors.Join(err, c.Close())
+	}()
+	var c net.Conn
+	if err := p.Do(from, func() (err error) {
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), Deadline: deadline}
+		c, err = d.Dial(network("tcp", dst), netip.AddrPortFrom(dst, f.Dport).String())
+		return err
+	}); err != nil {
+		ln.Close()
+		<-served
+		return f, fmt.Errorf("testnet: tcp connect %s -> %s: %w", src, dst, err)
+	}
+	f.Sport = localPort(c.LocalAddr())
+	c.SetDeadline(deadline)
+	got, err := io.Copy(io.Discard, c)
+	if err == nil && got != int64(nbytes) {
+		err = fmt.Errorf("received %d bytes, want %d", got, nbytes)
+	}
+	if err := errors.Join(err, c.Close(), <-served); err != nil {
+		return f, fmt.Errorf("testnet: %v: %w", f, err)
+	}
+	return f, nil
+}
