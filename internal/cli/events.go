@@ -15,15 +15,18 @@ import (
 
 // eventLine is one drop on the --events stream.
 type eventLine struct {
-	Time    string      `json:"time"`
-	Netns   uint32      `json:"netns"`
-	Ifindex uint32      `json:"ifindex"`
-	Ifname  string      `json:"ifname,omitempty"`
-	Flow    *eventFlow  `json:"flow,omitempty"` // absent for non-IP or malformed packets
-	Kind    string      `json:"kind,omitempty"`
-	Packets uint64      `json:"packets"`
-	Drop    report.Drop `json:"drop"`
-	Stack   []string    `json:"stack,omitempty"`
+	Time    string     `json:"time"`
+	Netns   uint32     `json:"netns"`
+	Ifindex uint32     `json:"ifindex"`
+	Ifname  string     `json:"ifname,omitempty"`
+	Flow    *eventFlow `json:"flow,omitempty"` // absent for non-IP or malformed packets
+	Kind    string     `json:"kind,omitempty"`
+	Packets uint64     `json:"packets"`
+	// Benign: a free that lost nothing (report.BenignAlone); not counted
+	// by -c.
+	Benign bool        `json:"benign,omitempty"`
+	Drop   report.Drop `json:"drop"`
+	Stack  []string    `json:"stack,omitempty"`
 }
 
 type eventFlow struct {
@@ -54,9 +57,14 @@ func (w *eventWriter) write(ev tracer.DropEvent) {
 	if w.limit > 0 && w.seen >= w.limit {
 		return
 	}
-	w.seen++
 	d := ev.Drop
 	named := w.names.Name(d)
+	explanation, benign := report.BenignAlone(named)
+	if benign {
+		named.Explanation = explanation
+	} else {
+		w.seen++
+	}
 	ifname := ""
 	if d.Kind == flow.DropOfFlow {
 		ifname = w.ifnames.Lookup(d.Flow.Netns, ev.Ifindex)
@@ -64,6 +72,7 @@ func (w *eventWriter) write(ev tracer.DropEvent) {
 	var line *eventLine
 	if w.sinks.json != nil {
 		l := newEventLine(ev, named, ifname, w.names)
+		l.Benign = benign
 		line = &l
 	}
 	var pkt *capture.Packet
@@ -72,7 +81,7 @@ func (w *eventWriter) write(ev tracer.DropEvent) {
 			CaptureInfo: gopacket.CaptureInfo{Timestamp: ev.Time, CaptureLength: len(ev.Packet),
 				Length: max(int(ev.OrigLen), len(ev.Packet))},
 			Data: ev.Packet, Netns: d.Flow.Netns, Ifindex: ev.Ifindex, Ifname: ifname,
-			Comment: fmt.Sprintf("%s after %s at %s", named.Reason, named.Stage, named.Location),
+			Comment: eventComment(named, benign),
 		}
 	}
 	if err := w.sinks.put(line, pkt); err != nil && w.err == nil {
@@ -81,6 +90,15 @@ func (w *eventWriter) write(ev tracer.DropEvent) {
 	if w.limit > 0 && w.seen == w.limit {
 		w.done()
 	}
+}
+
+// eventComment is a captured packet's pcapng comment.
+func eventComment(d report.Drop, benign bool) string {
+	c := fmt.Sprintf("%s after %s at %s", d.Reason, d.Stage, d.Location)
+	if benign {
+		c += " (benign: nothing lost)"
+	}
+	return c
 }
 
 func newEventLine(ev tracer.DropEvent, named report.Drop, ifname string, names report.Namer) eventLine {

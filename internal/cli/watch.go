@@ -287,7 +287,7 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		written *eventWriter
 	)
 	if f.needEvents() {
-		written = newEventWriter(names, sinks, f.count, finish)
+		written = newEventWriter(names.ForPlan(t.Plan.Hooks), sinks, f.count, finish)
 		if events, err = t.StartEvents(written.write); err != nil {
 			sinks.close()
 			return err

@@ -8,6 +8,29 @@ import (
 	"github.com/dropspot/dropspot/internal/stage"
 )
 
+// benignKind is the benign kind of a drop, if any: the table's entry for
+// its reason and function, when the drop carries the proof the entry asks
+// for itself.
+func benignKind(d Drop) (dropreason.Benign, bool) {
+	fn, _, _ := strings.Cut(d.Location, "+")
+	kind, ok := dropreason.BenignFree(d.Reason, fn)
+	if kind.Proof == dropreason.NoPayload && !d.NoPayload {
+		return dropreason.Benign{}, false
+	}
+	return kind, ok
+}
+
+// BenignAlone tells whether one dropped packet is a benign free from what
+// it carries alone (event streams): with its explanation. Kinds whose
+// proof is in the flow's counts (RawCopy) are not.
+func BenignAlone(d Drop) (string, bool) {
+	kind, ok := benignKind(d)
+	if !ok || kind.Proof == dropreason.RawCopy {
+		return "", false
+	}
+	return kind.Explanation, true
+}
+
 // splitBenign takes the benign frees (dropreason.BenignFree) out of a
 // flow direction's drops. A drop benign only in part (RawCopy) is split
 // in two entries of the same reason, stage and location.
@@ -16,11 +39,7 @@ func splitBenign(c *flow.Counts, drops []Drop) (lost, benign []Drop) {
 	isBenign := make([]bool, len(drops))
 	var rawCopyDrops uint64
 	for i, d := range drops {
-		fn, _, _ := strings.Cut(d.Location, "+")
-		kinds[i], isBenign[i] = dropreason.BenignFree(d.Reason, fn)
-		if kinds[i].Proof == dropreason.NoPayload && !d.NoPayload {
-			isBenign[i] = false
-		}
+		kinds[i], isBenign[i] = benignKind(d)
 		if isBenign[i] && kinds[i].Proof == dropreason.RawCopy {
 			rawCopyDrops += d.Count
 		}
