@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -64,7 +62,7 @@ type Chain struct {
 // multicast on joins the all-routers groups (ff02::2, ff05::2) and
 // announces them in MLD reports (measured: 10 in 3 s). Turned on before
 // the links exist, they would join at creation.
-var routerSysctls = []struct{ key, value string }{
+var routerSysctls = []sysctl{
 	{"net/ipv4/ip_forward", "1"},
 	{"net/ipv6/conf/all/forwarding", "1"},
 }
@@ -146,15 +144,8 @@ func (c *Chain) Nstat(n Node) (map[string]uint64, error) {
 func (c *Chain) setup() error {
 	for n := NodeA; n <= NodeB; n++ {
 		name := c.Name(n)
-		err := <-goLocked(netns.None(), func() error {
-			h, err := netns.NewNamed(name)
-			if err != nil {
-				return fmt.Errorf("create netns %s: %w", name, err)
-			}
-			c.ns[n] = h
-			return nil
-		})
-		if err != nil {
+		var err error
+		if c.ns[n], err = createNamed(name); err != nil {
 			return err
 		}
 		if err := c.Do(n, writeSysctls); err != nil {
@@ -185,15 +176,7 @@ func (c *Chain) setup() error {
 	if err := c.link(rb, b, NodeB, 11); err != nil {
 		return err
 	}
-	err := c.Do(NodeR, func() error {
-		for _, s := range routerSysctls {
-			if err := os.WriteFile(filepath.Join("/proc/sys", s.key), []byte(s.value), 0); err != nil {
-				return fmt.Errorf("sysctl %s=%q: %w", s.key, s.value, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := c.Do(NodeR, func() error { return setSysctls(routerSysctls) }); err != nil {
 		return fmt.Errorf("netns %s: %w", c.NameR, err)
 	}
 	// Each end routes the far subnet through its side of R.
@@ -219,6 +202,7 @@ func (c *Chain) setup() error {
 		}
 	}
 	for n, ino := range []*uint32{&c.InodeA, &c.InodeR, &c.InodeB} {
+		var err error
 		if *ino, err = nsInode(c.Name(Node(n))); err != nil {
 			return err
 		}

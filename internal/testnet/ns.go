@@ -28,6 +28,21 @@ func goLocked(target netns.NsHandle, fn func() error) <-chan error {
 	return errc
 }
 
+// createNamed creates a named namespace (bind-mounted under /run/netns,
+// like `ip netns add`). netns.NewNamed moves the calling thread into the
+// new namespace; goLocked moves it back.
+func createNamed(name string) (netns.NsHandle, error) {
+	h := netns.None()
+	err := <-goLocked(netns.None(), func() error {
+		var err error
+		if h, err = netns.NewNamed(name); err != nil {
+			return fmt.Errorf("create netns %s: %w", name, err)
+		}
+		return nil
+	})
+	return h, err
+}
+
 // runLocked locks the calling goroutine to its thread, enters target, runs fn
 // and puts the thread back into the namespace it started in before unlocking
 // it, so the thread can safely be reused by other goroutines.

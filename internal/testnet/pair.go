@@ -168,7 +168,7 @@ func (p *Pair) route(from Side, v6 bool) (src, dst netip.Addr, err error) {
 
 // nsSysctls are written in both namespaces before the veth exists, so its
 // per-device IPv6 settings inherit the "default" values set here.
-var nsSysctls = []struct{ key, value string }{
+var nsSysctls = []sysctl{
 	// Off: the per-destination ICMP error limit (1/s, burst 6)...
 	{"net/ipv4/icmp_ratelimit", "0"},
 	{"net/ipv6/icmp/ratelimit", "0"},
@@ -184,10 +184,13 @@ var nsSysctls = []struct{ key, value string }{
 	{"net/ipv6/conf/default/router_solicitations", "0"},
 }
 
-// writeSysctls must run on a thread inside the target namespace: a
+// sysctl is one setting under /proc/sys.
+type sysctl struct{ key, value string }
+
+// setSysctls must run on a thread inside the target namespace: a
 // /proc/sys/net file applies to the namespace of the thread that opens it.
-func writeSysctls() error {
-	for _, s := range nsSysctls {
+func setSysctls(list []sysctl) error {
+	for _, s := range list {
 		if err := os.WriteFile(filepath.Join("/proc/sys", s.key), []byte(s.value), 0); err != nil {
 			return fmt.Errorf("sysctl %s=%q: %w", s.key, s.value, err)
 		}
@@ -195,9 +198,13 @@ func writeSysctls() error {
 	return nil
 }
 
+// writeSysctls sets nsSysctls in the thread's namespace.
+func writeSysctls() error { return setSysctls(nsSysctls) }
+
 func (p *Pair) setup() error {
 	for _, s := range []Side{A, B} {
-		if err := p.createNS(s); err != nil {
+		var err error
+		if p.ns[s], err = createNamed(p.name(s)); err != nil {
 			return err
 		}
 		if err := p.Do(s, writeSysctls); err != nil {
@@ -255,20 +262,6 @@ func (p *Pair) setup() error {
 	return err
 }
 
-// createNS creates side's namespace as a named one (bind-mounted under
-// /run/netns, like `ip netns add`). netns.NewNamed moves the calling thread
-// into the new namespace; goLocked moves it back.
-func (p *Pair) createNS(s Side) error {
-	return <-goLocked(netns.None(), func() error {
-		h, err := netns.NewNamed(p.name(s))
-		if err != nil {
-			return fmt.Errorf("create netns %s: %w", p.name(s), err)
-		}
-		p.ns[s] = h
-		return nil
-	})
-}
-
 // end is one side of the veth while it is being configured.
 type end struct {
 	h      *netlink.Handle // netlink socket inside the end's namespace
@@ -306,6 +299,12 @@ func (e *end) configure(peer *end) error {
 			return fmt.Errorf("netns %s: add %s to %s: %w", e.ns, a.IPNet, e.ifname, err)
 		}
 	}
+	return e.addNeighbours(peer)
+}
+
+// addNeighbours adds permanent neighbour entries for the peer's addresses
+// with the MAC of the peer's link.
+func (e *end) addNeighbours(peer *end) error {
 	for _, ip := range []netip.Addr{peer.v4, peer.v6} {
 		family := unix.AF_INET
 		if ip.Is6() {
