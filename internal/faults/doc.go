@@ -29,6 +29,7 @@
 // and the ground truth:
 //
 //	DropPort             NETFILTER_DROP  nf_hook_slow               BPF counter
+//	DropForwardedPort    NETFILTER_DROP  nf_hook_slow               BPF counter
 //	DropIngress          TC_INGRESS      __netif_receive_skb_core   BPF counter
 //	Shape, overflowing   QDISC_DROP      __dev_queue_xmit           qdisc drops (also Udp.SndbufErrors)
 //	ListenStuck          SOCKET_RCVBUFF  udp(v6)_queue_rcv_one_skb  Udp(6).RcvbufErrors

@@ -8,14 +8,15 @@ import (
 	"github.com/dropspot/dropspot/internal/bpf"
 )
 
-// firewallPriority is where the rule sits in the LOCAL_IN hook: 0 is the
-// filter table's priority (NF_IP_PRI_FILTER), so the rule runs where a
-// host firewall's would, after anything at negative priorities (dropspot's
-// ip.local_in hook) and before anything at positive ones (its l4.rcv).
+// firewallPriority is where the rule sits in its hook: 0 is the filter
+// table's priority (NF_IP_PRI_FILTER), so the rule runs where a host
+// firewall's would, after anything at negative priorities (dropspot's
+// ip.local_in and ip.forward hooks) and before anything at positive ones
+// (its l4.rcv).
 const firewallPriority = 0
 
 // PortFirewall is a host firewall rule denying TCP and/or UDP packets to one
-// local port, IPv4 and IPv6: a netfilter BPF program on LOCAL_IN in one
+// port, IPv4 and IPv6: a netfilter BPF program on LOCAL_IN or FORWARD in one
 // namespace that returns NF_DROP and counts what it dropped. The kernel
 // reports these drops as NETFILTER_DROP at nf_hook_slow.
 type PortFirewall struct {
@@ -27,6 +28,16 @@ type PortFirewall struct {
 // It fails with EBUSY if another BPF link holds priority 0 of LOCAL_IN
 // there (one link per hook and priority).
 func DropPort(ns Netns, protos Proto, port uint16) (*PortFirewall, error) {
+	return dropAt(ns, link.NetfilterInetLocalIn, protos, port)
+}
+
+// DropForwardedPort is DropPort in the FORWARD hook: a firewall denying
+// the port to the hosts behind ns, routed or, with br_netfilter, bridged.
+func DropForwardedPort(ns Netns, protos Proto, port uint16) (*PortFirewall, error) {
+	return dropAt(ns, link.NetfilterInetForward, protos, port)
+}
+
+func dropAt(ns Netns, hook link.NetfilterInetHook, protos Proto, port uint16) (*PortFirewall, error) {
 	d, err := loadDropper(bpf.FaultsProgFaultNfDrop, protos, port)
 	if err != nil {
 		return nil, fmt.Errorf("faults: firewall for %v port %d: %w", protos, port, err)
@@ -36,11 +47,11 @@ func DropPort(ns Netns, protos Proto, port uint16) (*PortFirewall, error) {
 			l, err := link.AttachNetfilter(link.NetfilterOptions{
 				Program:        d.prog,
 				ProtocolFamily: pf,
-				Hook:           link.NetfilterInetLocalIn,
+				Hook:           hook,
 				Priority:       firewallPriority,
 			})
 			if err != nil {
-				return fmt.Errorf("attach to LOCAL_IN (family %d): %w", pf, err)
+				return fmt.Errorf("attach to netfilter hook %d (family %d): %w", hook, pf, err)
 			}
 			d.links = append(d.links, l)
 		}
