@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "../lib/count.h"
+#include "../lib/bridge.h"
 
 /* (struct sk_buff *skb, ...) with the network header set. */
 #define FUNC_HOOK_SKB_ARG0(name, fn, st)                                                           \
@@ -80,6 +81,8 @@ static __always_inline void count_pskb(struct sk_buff **pskb)
 
 	/* Read through a pointer: a plain address, not a typed pointer. */
 	if (bpf_probe_read_kernel(&skb, sizeof(skb), pskb) || !skb)
+		return;
+	if (passed_up_by_bridge(false, skb)) /* counted on the port */
 		return;
 	count_stage_probe(skb, STAGE_RX_CORE, L3_AT_DATA, 0, 0);
 }

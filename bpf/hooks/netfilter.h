@@ -6,6 +6,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "../lib/count.h"
+#include "../lib/bridge.h"
 
 #define NF_ACCEPT 1
 
@@ -19,6 +20,12 @@ static __always_inline int nf_count(struct bpf_nf_ctx *ctx, enum stage st)
 
 	if (!dev)
 		dev = ctx->state->out;
+	if (brnf_bridging(skb)) {
+		/* No IP stage: a bridged frame counts at its ports only. */
+		if (st == STAGE_IP_FORWARD) /* skb->dev is the port it leaves by */
+			bridge_mark(skb, skb->skb_iif, skb->dev->ifindex);
+		return NF_ACCEPT;
+	}
 	count_stage(skb, st, L3_AT_NETHDR, netns, dev ? dev->ifindex : 0);
 	return NF_ACCEPT;
 }

@@ -6,34 +6,51 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "../lib/count.h"
+#include "../lib/bridge.h"
+
+/* count_rx counts a received frame, unless a bridge is passing it up to
+ * its own stack from the port where it was counted already. Such a frame
+ * enters ip_rcv next; if br_netfilter ran its PRE_ROUTING on the port,
+ * that is the only place left to count ip.rcv, as the kernel skips the
+ * netfilter hook this time. One count_stage call site: two inlined ones
+ * do not fit the stack. */
+static __always_inline void count_rx(struct sk_buff *skb, enum stage st)
+{
+	if (passed_up_by_bridge(true, skb)) {
+		if (st != STAGE_RX_CORE || !brnf_prerouting_ran(skb))
+			return;
+		st = STAGE_IP_RCV;
+	}
+	count_stage(skb, st, L3_AT_DATA, 0, 0);
+}
 
 /* rx.driver: the driver hands the packet to the stack. Drivers use one of
  * these entry points per packet, so together they count each packet once. */
 SEC("tp_btf/netif_rx")
 int BPF_PROG(tp_netif_rx, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0, 0);
+	count_rx(skb, STAGE_RX_DRIVER);
 	return 0;
 }
 
 SEC("tp_btf/napi_gro_receive_entry")
 int BPF_PROG(tp_napi_gro_receive_entry, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0, 0);
+	count_rx(skb, STAGE_RX_DRIVER);
 	return 0;
 }
 
 SEC("tp_btf/netif_receive_skb_entry")
 int BPF_PROG(tp_netif_receive_skb_entry, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0, 0);
+	count_rx(skb, STAGE_RX_DRIVER);
 	return 0;
 }
 
 SEC("tp_btf/netif_receive_skb_list_entry")
 int BPF_PROG(tp_netif_receive_skb_list_entry, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_DRIVER, L3_AT_DATA, 0, 0);
+	count_rx(skb, STAGE_RX_DRIVER);
 	return 0;
 }
 
@@ -41,7 +58,7 @@ int BPF_PROG(tp_netif_receive_skb_list_entry, struct sk_buff *skb)
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(tp_netif_receive_skb, struct sk_buff *skb)
 {
-	count_stage(skb, STAGE_RX_CORE, L3_AT_DATA, 0, 0);
+	count_rx(skb, STAGE_RX_CORE);
 	return 0;
 }
 
@@ -49,6 +66,7 @@ SEC("tp_btf/net_dev_queue")
 int BPF_PROG(tp_net_dev_queue, struct sk_buff *skb)
 {
 	count_stage(skb, STAGE_TX_QUEUE, L3_AT_NETHDR, 0, 0);
+	bridge_tx(skb);
 	return 0;
 }
 

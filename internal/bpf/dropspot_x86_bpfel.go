@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type DropspotBridgePorts struct {
+	_   structs.HostLayout
+	In  uint32
+	Out uint32
+}
+
 type DropspotConfig struct {
 	_             structs.HostLayout
 	FilterNetns   uint32
@@ -274,6 +280,7 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	DropspotMapBridged                     = "bridged"
 	DropspotMapCounters                    = "counters"
 	DropspotMapCountingWindow              = "counting_window"
 	DropspotMapDrops                       = "drops"
@@ -418,6 +425,7 @@ type DropspotProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DropspotMapSpecs struct {
+	Bridged        *ebpf.MapSpec `ebpf:"bridged"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	CountingWindow *ebpf.MapSpec `ebpf:"counting_window"`
 	Drops          *ebpf.MapSpec `ebpf:"drops"`
@@ -470,6 +478,7 @@ func (o *DropspotObjects) Close() error {
 //
 // It can be passed to LoadDropspotObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DropspotMaps struct {
+	Bridged        *ebpf.Map `ebpf:"bridged"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	CountingWindow *ebpf.Map `ebpf:"counting_window"`
 	Drops          *ebpf.Map `ebpf:"drops"`
@@ -490,6 +499,7 @@ type DropspotMaps struct {
 
 func (m *DropspotMaps) Close() error {
 	return _DropspotClose(
+		m.Bridged,
 		m.Counters,
 		m.CountingWindow,
 		m.Drops,
