@@ -49,6 +49,7 @@ type Overflow struct {
 // Snapshot is the state of the maps at one moment.
 type Snapshot struct {
 	Flows    map[Key]*Counts
+	Bridged  map[Key]BridgePorts // flows a Linux bridge forwarded
 	Drops    []Drop
 	Totals   [stage.Count]StageTotals
 	Overflow Overflow
@@ -58,6 +59,7 @@ type Snapshot struct {
 // Maps are the BPF maps a snapshot is read from.
 type Maps struct {
 	Flows, Drops, Totals, Counters *ebpf.Map
+	Bridged                        *ebpf.Map
 }
 
 // flowBatch is how many flow entries one BPF_MAP_LOOKUP_BATCH call reads:
@@ -72,6 +74,9 @@ func Read(m Maps) (*Snapshot, error) {
 		return nil, fmt.Errorf("read flow table: %w", err)
 	}
 	if s.Drops, err = readDrops(m.Drops); err != nil {
+		return nil, err
+	}
+	if s.Bridged, err = readBridged(m.Bridged); err != nil {
 		return nil, err
 	}
 

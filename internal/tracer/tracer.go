@@ -65,6 +65,7 @@ func Start(cfg Config) (*Tracer, error) {
 		return nil, fmt.Errorf("read BPF object: %w", err)
 	}
 	spec.Maps[bpf.DropspotMapFlows].MaxEntries = uint32(cfg.MaxFlows)
+	spec.Maps[bpf.DropspotMapBridged].MaxEntries = uint32(cfg.MaxFlows)
 	bpfCfg := cfg.Filter.Config()
 	bpfCfg.EventsRate = cfg.EventsRate
 	if cfg.EventsStack {
@@ -129,6 +130,7 @@ func (t *Tracer) Snapshot() (*flow.Snapshot, error) {
 		Drops:    t.maps.Maps[bpf.DropspotMapDrops],
 		Totals:   t.maps.Maps[bpf.DropspotMapTotals],
 		Counters: t.maps.Maps[bpf.DropspotMapCounters],
+		Bridged:  t.maps.Maps[bpf.DropspotMapBridged],
 	})
 	if err != nil {
 		return nil, err
