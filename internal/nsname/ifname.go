@@ -12,7 +12,13 @@ import (
 // Safe for concurrent use.
 type Ifnames struct {
 	mu    sync.Mutex
-	names map[[2]uint32]string
+	links map[[2]uint32]link
+}
+
+// link is what Ifnames knows of one interface.
+type link struct {
+	name   string
+	master uint32 // ifindex of the bridge (bond, VRF ...) it is enslaved to, 0 if none
 }
 
 // maxIfnames bounds the cache; past it, names are looked up each time.
@@ -20,31 +26,54 @@ const maxIfnames = 4096
 
 // NewIfnames returns an empty cache.
 func NewIfnames() *Ifnames {
-	return &Ifnames{names: map[[2]uint32]string{}}
+	return &Ifnames{links: map[[2]uint32]link{}}
 }
 
 // Lookup names ifindex of the namespace with inode ns, "" if unknown.
 func (c *Ifnames) Lookup(ns, ifindex uint32) string {
+	return c.get(ns, ifindex).name
+}
+
+// Link names ifindex of the namespace with inode ns ("" if unknown) and
+// gives the ifindex of its master device (0 if none or unknown).
+func (c *Ifnames) Link(ns, ifindex uint32) (name string, master uint32) {
+	l := c.get(ns, ifindex)
+	return l.name, l.master
+}
+
+func (c *Ifnames) get(ns, ifindex uint32) link {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := [2]uint32{ns, ifindex}
-	if name, ok := c.names[key]; ok {
-		return name
+	if l, ok := c.links[key]; ok {
+		return l
 	}
-	name := ""
-	if path, ok := Paths()[uint64(ns)]; ok {
-		if h, err := netns.GetFromPath(path); err == nil {
-			if nl, err := netlink.NewHandleAt(h); err == nil {
-				if l, err := nl.LinkByIndex(int(ifindex)); err == nil {
-					name = l.Attrs().Name
-				}
-				nl.Close()
-			}
-			h.Close()
-		}
+	l := lookup(ns, ifindex)
+	if len(c.links) < maxIfnames {
+		c.links[key] = l
 	}
-	if len(c.names) < maxIfnames {
-		c.names[key] = name
+	return l
+}
+
+// lookup asks netlink inside namespace ns.
+func lookup(ns, ifindex uint32) link {
+	path, ok := Paths()[uint64(ns)]
+	if !ok {
+		return link{}
 	}
-	return name
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return link{}
+	}
+	defer h.Close()
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return link{}
+	}
+	defer nl.Close()
+	l, err := nl.LinkByIndex(int(ifindex))
+	if err != nil {
+		return link{}
+	}
+	return link{name: l.Attrs().Name, master: uint32(l.Attrs().MasterIndex)}
 }
