@@ -20,6 +20,7 @@ import (
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
 	"github.com/dropspot/dropspot/internal/kallsyms"
+	"github.com/dropspot/dropspot/internal/nsname"
 	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/tracer"
@@ -400,6 +401,7 @@ func loadNamer(log *slog.Logger) report.Namer {
 	if n.Symbols, err = kallsyms.Load(); err != nil {
 		log.Warn("drop locations will show as addresses", "err", err)
 	}
+	n.Links = nsname.NewIfnames()
 	return n
 }
 

@@ -17,6 +17,7 @@ import (
 type Namer struct {
 	Reasons *dropreason.Names
 	Symbols *kallsyms.Table
+	Links   Links // names the devices of bridged flows
 	// atFunction are the stages the plan observes at a kernel function's
 	// entry (ForPlan).
 	atFunction stageSet
@@ -110,8 +111,11 @@ func netfilterHook(st string) string {
 	if hook == "" {
 		hook = "unknown hook"
 	}
-	return hook + "; table/chain/rule not observable without function tracing of the ruleset (nft_do_chain/ipt_do_table)"
+	return hook + "; " + ruleUnobservable
 }
+
+// ruleUnobservable is what no hook of dropspot can tell of a firewall drop.
+const ruleUnobservable = "table/chain/rule not observable without function tracing of the ruleset (nft_do_chain/ipt_do_table)"
 
 // mergeDrops adds up drops that name the same (reason, stage, location)
 // and puts the largest first.

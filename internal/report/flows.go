@@ -20,8 +20,8 @@ type flowSet struct {
 // buildFlows makes the report's flows, sorted and numbered: one per
 // direction in the table, and one per direction known only from its drops
 // (dropped before any stage, or evicted). The snapshot is not changed.
-func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, hooked stageSet,
-	inFlight flow.InFlight) []Flow {
+func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, bridges map[flow.Key]*Bridge,
+	hooked stageSet, inFlight flow.InFlight) []Flow {
 	s := &flowSet{flows: make([]Flow, 0, len(table)+len(dropped))}
 	for k, c := range table {
 		s.flows = append(s.flows, Flow{key: k, counts: c, transit: inFlight[k]})
@@ -31,7 +31,7 @@ func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, ho
 			s.flows = append(s.flows, Flow{key: k, counts: &flow.Counts{}})
 		}
 	}
-	s.complete(dropped, hooked)
+	s.complete(dropped, bridges, hooked)
 	// Pairing directions and sorting only read the flows: they run at once.
 	var partner []int32
 	var wg sync.WaitGroup
@@ -45,7 +45,7 @@ func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, ho
 
 // complete fills in every flow from its key, counts and drops, and ranks
 // it. Flows are independent of each other: each CPU takes a part.
-func (s *flowSet) complete(dropped map[flow.Key][]Drop, hooked stageSet) {
+func (s *flowSet) complete(dropped map[flow.Key][]Drop, bridges map[flow.Key]*Bridge, hooked stageSet) {
 	s.ranks = make([]rank, len(s.flows))
 	s.conns = make([]connHash, len(s.flows))
 	paths, seed := newPaths(hooked), maphash.MakeSeed()
@@ -53,7 +53,7 @@ func (s *flowSet) complete(dropped map[flow.Key][]Drop, hooked stageSet) {
 		names := addrNames{}
 		for i := lo; i < hi; i++ {
 			f := &s.flows[i]
-			f.fill(hooked, paths, names, mergeDrops(dropped[f.key]))
+			f.fill(hooked, paths, names, mergeDrops(dropped[f.key]), bridges[f.key])
 			s.ranks[i] = newRank(f, i)
 			s.conns[i] = connHash{maphash.Comparable(seed, f.key.Conn()), int32(i)}
 		}
@@ -74,15 +74,18 @@ func (n addrNames) name(a netip.Addr) string {
 	return s
 }
 
-// fill sets a flow's exported fields from its key, counts and drops, and
-// finds its losses.
-func (f *Flow) fill(hooked stageSet, p *paths, addrs addrNames, drops []Drop) {
+// fill sets a flow's exported fields from its key, counts, drops and
+// bridge (nil if no bridge forwarded it), and finds its losses.
+func (f *Flow) fill(hooked stageSet, p *paths, addrs addrNames, drops []Drop, bridge *Bridge) {
 	k := f.key
 	f.Proto, f.Src, f.Sport, f.Dst, f.Dport, f.Netns = flow.ProtoName(k.Proto), addrs.name(k.Src), k.Sport,
 		addrs.name(k.Dst), k.Dport, k.Netns
-	f.hooked = hooked
-	f.Path, f.path = p.of(k.Proto, f.counts)
+	f.hooked, f.Bridge = hooked, bridge
+	f.Path, f.path = p.of(k.Proto, f.counts, f.Bridge != nil)
 	f.Drops, f.Benign = splitBenign(f.counts, drops)
+	if f.Bridge != nil {
+		placeBridgedDrops(f.Drops)
+	}
 	f.Losses, f.InFlight = analyse(f.path, f.counts, f.Drops, f.Benign, f.transit)
 	for i := range f.Losses {
 		if f.Lost == nil || f.Losses[i].Packets > f.Lost.Packets {

@@ -96,6 +96,9 @@ func (f *Flow) appendJSON(b []byte) ([]byte, error) {
 	b = strconv.AppendUint(b, uint64(f.Netns), 10)
 	b = append(b, `,"path":`...)
 	b = appendString(b, f.Path)
+	if f.Bridge != nil {
+		b = appendBridgeJSON(b, f.Bridge)
+	}
 	b = append(b, `,"stages":`...)
 	b = appendStageCounts(b, f.hooked, &f.counts.Packets)
 	b = append(b, `,"bytes":`...)

@@ -19,8 +19,8 @@ import (
 
 // awkwardReport has everything the JSON can hold: drops explained and not,
 // netfilter drops, drops of no flow and of unparsable packets, IPv6,
-// address zones, omitted and present omitempty fields, and strings that
-// need escaping.
+// address zones, omitted and present omitempty fields, a bridged flow,
+// and strings that need escaping.
 func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 	t.Helper()
 	syms, err := kallsyms.Read(strings.NewReader("ffffffff81000000 T nf_hook_slow\n" +
@@ -35,6 +35,7 @@ func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 		Sport: 7, Dport: 7, Netns: 3}
 	otherZone := zoned
 	otherZone.Src = zoned.Src.WithZone("e\"<1>\x01é\u2028")
+	bridged := flow.Key{Proto: 17, Src: a, Dst: b, Sport: 5, Dport: 6, Netns: 4}
 	echo := map[stage.Stage]uint64{stage.IPLocalOut: 1, stage.IPPostrouting: 1, stage.TxQueue: 1, stage.TxXmit: 1}
 	snap := &flow.Snapshot{
 		Flows: map[flow.Key]*flow.Counts{
@@ -45,7 +46,10 @@ func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 				stage.IPPostrouting: 5, stage.TxQueue: 5, stage.TxXmit: 5}),
 			zoned:     counts(echo),
 			otherZone: counts(echo),
+			bridged: counts(map[stage.Stage]uint64{stage.RxDriver: 3, stage.RxCore: 3, stage.TxQueue: 3,
+				stage.TxXmit: 3}),
 		},
+		Bridged: map[flow.Key]flow.BridgePorts{bridged: {In: 3, Out: 4}},
 		Drops: []flow.Drop{
 			{Flow: in, Stage: stage.IPLocalIn, HasStage: true, Ifindex: 3, Location: 0xffffffff81000010, Packets: 4},
 			{Flow: in, Stage: stage.IPLocalIn, HasStage: true, Location: 0xffffffff81002004, Packets: 2},
@@ -61,7 +65,8 @@ func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 	hooks := append(allHooks(stage.TxDone), hookplan.Hook{Stage: stage.Drops, Name: `tp_btf/kfree_skb "\x7f"`})
 	reasons := dropreason.FromEnum(&btf.Enum{Name: "skb_drop_reason", Values: []btf.EnumValue{
 		{Name: "SKB_DROP_REASON_QUEUE_PURGE", Value: 9}}})
-	r := Build(snap, hooks, Namer{Symbols: syms, Reasons: reasons})
+	links := fakeLinks{2: {"br\"<0>", 0}, 3: {"port-a", 2}}
+	r := Build(snap, hooks, Namer{Symbols: syms, Reasons: reasons, Links: links})
 	r.DurationSeconds, r.NetnsHooked = 1.5, 2
 	return r, hooks
 }
@@ -134,7 +139,8 @@ func TestJSONMatchesEncodingJSON(t *testing.T) {
 	r, hooks := awkwardReport(t)
 	written := writeLikeEncodingJSON(t, r, hooks)
 	for _, must := range []string{`"kernel_reason":"none"`, `"netfilter":"LOCAL_IN;`, `"ifindex":3`, `"to":""`,
-		`"kind":"not_ip"`, `"benign":[{"reason":"QUEUE_PURGE","stage":"sock.rcv"`, `"benign":[]`, `"src":"fe80::1%e\"\u003c1\u003e\u0001é\u2028"`, `"location":"odd\"sym\u003c\u0026\u003e\\é\u0001+0x4"`, `"lost":{`} {
+		`"kind":"not_ip"`, `"benign":[{"reason":"QUEUE_PURGE","stage":"sock.rcv"`, `"benign":[]`, `"src":"fe80::1%e\"\u003c1\u003e\u0001é\u2028"`, `"location":"odd\"sym\u003c\u0026\u003e\\é\u0001+0x4"`, `"lost":{`,
+		`"bridge":{"name":"br\"\u003c0\u003e","in":"port-a","out":"if4"}`} {
 		if !bytes.Contains(written, []byte(must)) {
 			t.Errorf("the report lacks %s: the test no longer covers it", must)
 		}

@@ -27,10 +27,12 @@ const (
 	forward
 	localOut
 	loopback // sent and received in the same namespace
+	bridged  // forwarded by a Linux bridge from port to port, no IP stage
 	nRoutes
 )
 
-var routeNames = [nRoutes]string{localIn: "local-in", forward: "forward", localOut: "local-out", loopback: "loopback"}
+var routeNames = [nRoutes]string{localIn: "local-in", forward: "forward", localOut: "local-out", loopback: "loopback",
+	bridged: "bridge"}
 
 var routeStages = func() (r [nRoutes][]stage.Stage) {
 	r[localIn] = []stage.Stage{stage.RxDriver, stage.RxCore, stage.IPRcv, stage.IPLocalIn, stage.L4Rcv, stage.SockRcv}
@@ -38,12 +40,16 @@ var routeStages = func() (r [nRoutes][]stage.Stage) {
 		stage.TxQueue, stage.TxXmit, stage.TxDone}
 	r[localOut] = []stage.Stage{stage.IPLocalOut, stage.IPPostrouting, stage.TxQueue, stage.TxXmit, stage.TxDone}
 	r[loopback] = append(append([]stage.Stage{}, r[localOut]...), r[localIn]...)
+	r[bridged] = []stage.Stage{stage.RxDriver, stage.RxCore, stage.TxQueue, stage.TxXmit, stage.TxDone}
 	return r
 }()
 
 // routeOf decides which route a flow direction took from the stages it
-// reached.
-func routeOf(c *flow.Counts) route {
+// reached, and whether a bridge forwarded it (which no stage tells).
+func routeOf(c *flow.Counts, bridge bool) route {
+	if bridge {
+		return bridged
+	}
 	reached := func(s stage.Stage) bool { return c.Packets[s] > 0 }
 	received := reached(stage.RxDriver) || reached(stage.RxCore) || reached(stage.IPRcv)
 	switch {
@@ -79,12 +85,12 @@ func newPaths(hooked stageSet) *paths {
 // of names the route a flow direction took and returns its hooked stages.
 // sock.rcv is left out for protocols the kernel answers itself (ICMP
 // echo ...), where no socket is expected.
-func (p *paths) of(proto uint8, c *flow.Counts) (string, []stage.Stage) {
+func (p *paths) of(proto uint8, c *flow.Counts, bridge bool) (string, []stage.Stage) {
 	socketed := 0
 	if proto == 6 || proto == 17 || proto == 136 {
 		socketed = 1
 	}
-	r := routeOf(c)
+	r := routeOf(c, bridge)
 	return routeNames[r], p[r][socketed]
 }
 

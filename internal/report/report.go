@@ -34,6 +34,8 @@ type Flow struct {
 	Dport uint16 `json:"dport"`
 	Netns uint32 `json:"netns"`
 	Path  string `json:"path"`
+	// Bridge is set on path "bridge".
+	Bridge *Bridge `json:"bridge,omitempty"`
 	// Stages and Bytes are packets and bytes per stage: every hooked
 	// stage, zeros included; a stage the plan could not hook is absent.
 	// The JSON is written from the flow's counts, not from these maps:

@@ -58,6 +58,6 @@ func (f *Flow) restore(planned map[stageSet]*paths) error {
 		p = newPaths(f.hooked)
 		planned[f.hooked] = p
 	}
-	_, f.path = p.of(proto, f.counts)
+	_, f.path = p.of(proto, f.counts, f.Bridge != nil)
 	return nil
 }

@@ -70,6 +70,9 @@ func appendFlowText(b []byte, f *Flow) []byte {
 	b = strconv.AppendUint(b, uint64(f.Netns), 10)
 	b = append(b, "  ("...)
 	b = append(b, f.Path...)
+	if f.Bridge != nil {
+		b = appendBridgeText(b, f.Bridge)
+	}
 	b = append(b, ")\n"...)
 	for i, s := range f.path {
 		if i == 0 {
