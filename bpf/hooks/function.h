@@ -82,7 +82,7 @@ static __always_inline void count_pskb(struct sk_buff **pskb)
 	/* Read through a pointer: a plain address, not a typed pointer. */
 	if (bpf_probe_read_kernel(&skb, sizeof(skb), pskb) || !skb)
 		return;
-	if (passed_up_by_bridge(false, skb)) /* counted on the port */
+	if (dev_is_bridge(false, BPF_CORE_READ(skb, dev))) /* counted on the port */
 		return;
 	count_stage_probe(skb, STAGE_RX_CORE, L3_AT_DATA, 0, 0);
 }

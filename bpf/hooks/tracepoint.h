@@ -16,7 +16,7 @@
  * do not fit the stack. */
 static __always_inline void count_rx(struct sk_buff *skb, enum stage st)
 {
-	if (passed_up_by_bridge(true, skb)) {
+	if (dev_is_bridge(true, skb->dev)) {
 		if (st != STAGE_RX_CORE || !brnf_prerouting_ran(skb))
 			return;
 		st = STAGE_IP_RCV;
@@ -65,6 +65,8 @@ int BPF_PROG(tp_netif_receive_skb, struct sk_buff *skb)
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(tp_net_dev_queue, struct sk_buff *skb)
 {
+	if (dev_is_bridge(true, skb->dev)) /* counted on the port */
+		return 0;
 	count_stage(skb, STAGE_TX_QUEUE, L3_AT_NETHDR, 0, 0);
 	bridge_tx(skb);
 	return 0;
@@ -102,12 +104,18 @@ static __always_inline struct tx_inflight *tx_slot(__u64 skb)
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(tp_net_dev_start_xmit, struct sk_buff *skb)
 {
-	__u64 addr = ptr_addr(skb);
-	struct tx_inflight *slot = tx_slot(addr);
+	__u64 addr;
+	struct tx_inflight *slot;
 	struct flow_key key = {};
 	struct pkt_meta meta = {};
-	enum verdict v = classify(skb, L3_AT_NETHDR, 0, 0, &key, &meta);
+	enum verdict v;
 
+	/* The port's start_xmit nests inside and takes the same slot. */
+	if (dev_is_bridge(true, skb->dev))
+		return 0;
+	addr = ptr_addr(skb);
+	slot = tx_slot(addr);
+	v = classify(skb, L3_AT_NETHDR, 0, 0, &key, &meta);
 	v = admit(skb, STAGE_TX_XMIT, v, &key, &meta);
 	count_parsed(STAGE_TX_XMIT, v, &key, &meta);
 	if (slot) {
@@ -120,12 +128,16 @@ int BPF_PROG(tp_net_dev_start_xmit, struct sk_buff *skb)
 }
 
 SEC("tp_btf/net_dev_xmit")
-int BPF_PROG(tp_net_dev_xmit, struct sk_buff *skb, int rc)
+int BPF_PROG(tp_net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *dev)
 {
 	__u64 addr = ptr_addr(skb);
 	struct tx_inflight *slot = tx_slot(addr);
 
 	if (rc != 0) /* NETDEV_TX_BUSY etc.: the driver did not take it */
+		return 0;
+	/* The bridge's verdict comes after its port's, which matched the
+	 * slot already (dev, unlike skb, is safe to read). */
+	if (dev_is_bridge(true, dev))
 		return 0;
 	if (!slot || slot->skb != addr) {
 		counter_inc(COUNTER_TX_DONE_UNMATCHED);

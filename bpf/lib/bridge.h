@@ -9,7 +9,8 @@
  *    netfilter hooks PRE_ROUTING, FORWARD and POST_ROUTING over bridged
  *    frames: they are no IP receive, forward or output;
  *  - a frame the bridge delivers to its own IP stack is received a second
- *    time, on the bridge device (br_pass_frame_up);
+ *    time, on the bridge device (br_pass_frame_up), and one its IP stack
+ *    sends is transmitted on the bridge device, then on the port;
  *  - with br_netfilter, the kernel skips that frame's PRE_ROUTING on the
  *    bridge device (ip_sabotage_in, at a priority no BPF link may take):
  *    ip.rcv is counted as the bridge passes it up instead. */
@@ -55,13 +56,13 @@ static __always_inline bool dev_has_flag(bool btf, struct net_device *dev, __u32
 	return flags & flag;
 }
 
-/* passed_up_by_bridge: the frame is being received on a bridge device,
- * which happens only when the bridge hands a frame received on one of its
- * ports up to its own stack. The port's receive already counted it. */
-static __always_inline bool passed_up_by_bridge(bool btf, struct sk_buff *skb)
+/* dev_is_bridge: a bridge device's own receive and transmit only pass
+ * frames between its ports and its IP stack: the bridge hands a frame a
+ * port received up (br_pass_frame_up), and its transmit (br_dev_xmit)
+ * hands a frame on to a port's. The device stages count frames at the
+ * ports, once. */
+static __always_inline bool dev_is_bridge(bool btf, struct net_device *dev)
 {
-	struct net_device *dev = KREAD(btf, skb->dev, skb, dev);
-
 	return dev_has_flag(btf, dev, bpf_core_enum_value(enum netdev_priv_flags, IFF_EBRIDGE));
 }
 
