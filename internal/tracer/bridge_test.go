@@ -104,9 +104,11 @@ func TestBridgedTCPMatchesNstat(t *testing.T) {
 }
 
 // A FORWARD firewall rule in the bridge's namespace drops bridged frames
-// when br_netfilter hands them to the IP hooks (Docker's setup): the flow
-// is still known as bridged though it never reached the port it would
-// leave by, and the drops are after the last stage passed, rx.core.
+// when br_netfilter hands them to the IP hooks (Docker's setup): the drops
+// are after the last stage passed, rx.core, and when the plan hooks
+// ip.forward with netfilter, the flow is still known as bridged though it
+// never reached the port it would leave by (a function hook on ip_forward
+// never sees a bridged frame: measured on 6.12 in qemu, unmarked).
 func TestBridgedFirewallDrop(t *testing.T) {
 	testnet.RequirePrivileged(t)
 	if !kernelAtLeast(t, 6, 4) {
@@ -128,6 +130,8 @@ func TestBridgedFirewallDrop(t *testing.T) {
 		expectDrops(t, tr, k, n, "NETFILTER_DROP", "rx.core")
 		snap := snapshot(t, tr)
 		expect(t, tr, snap, k, n, []stage.Stage{stage.RxDriver, stage.RxCore})
-		expectBridged(t, snap, k, b)
+		if !functionHooked(tr, stage.IPForward) {
+			expectBridged(t, snap, k, b)
+		}
 	}
 }
