@@ -40,8 +40,9 @@ suites=${DROPSPOT_KERNEL_SUITES:-bullseye bookworm trixie}
 pkgs=${DROPSPOT_KERNEL_PKGS:-./internal/tracer}
 # veth for the test pairs; nfnetlink and xfrm_user because the netlink
 # library opens NETLINK_NETFILTER and NETLINK_XFRM sockets, which a normal
-# host autoloads (the guest has no modprobe; see modprobe.sh).
-modules=${DROPSPOT_KERNEL_MODULES:-veth nfnetlink xfrm_user sch_tbf}
+# host autoloads (the guest has no modprobe; see modprobe.sh); bridge and
+# br_netfilter for the bridged tests.
+modules=${DROPSPOT_KERNEL_MODULES:-veth nfnetlink xfrm_user sch_tbf bridge br_netfilter}
 # 3 kernels that all hang still end within ~22 minutes.
 vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-420}
 results=${DROPSPOT_KERNEL_RESULTS:-$here/RESULTS.md}
