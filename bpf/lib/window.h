@@ -217,7 +217,11 @@ static __always_inline bool path_admits(__u64 addr, enum stage st, const struct 
 			note_recent(key, p->admitted);
 		return p->admitted;
 	}
-	r = st == STAGE_RX_DRIVER || st == STAGE_IP_LOCAL_OUT ? 0 : recent_slot(key);
+	/* Only where derived skbs appear: a new packet first seen elsewhere
+	 * (ip.postrouting where ip.local_out has no hook) must not inherit
+	 * the previous packet's decision, or a flow running when the window
+	 * opened would stay outside it for good. */
+	r = st == STAGE_TX_XMIT || st == STAGE_SOCK_RCV ? recent_slot(key) : 0;
 	if (r && same_flow(&r->key, key)) {
 		admitted = r->admitted;
 	} else {

@@ -52,13 +52,17 @@ func routeOf(c *flow.Counts, bridge bool) route {
 	}
 	reached := func(s stage.Stage) bool { return c.Packets[s] > 0 }
 	received := reached(stage.RxDriver) || reached(stage.RxCore) || reached(stage.IPRcv)
+	// Sent from here: ip.local_out, or where a kernel cannot hook it
+	// (before 6.4), ip.postrouting without ip.forward. (Device stages
+	// alone are no IP output: a bridge's frames.)
+	sent := reached(stage.IPLocalOut) || reached(stage.IPPostrouting)
 	switch {
-	case reached(stage.IPLocalOut) && received:
-		return loopback
-	case reached(stage.IPLocalOut):
-		return localOut
 	case reached(stage.IPForward):
 		return forward
+	case sent && received:
+		return loopback
+	case sent:
+		return localOut
 	}
 	return localIn
 }

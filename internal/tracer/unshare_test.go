@@ -101,7 +101,7 @@ func TestNamespaceMadeByUnshare(t *testing.T) {
 			continue
 		}
 		if f.Path != "loopback" || len(f.Losses) > 0 {
-			t.Errorf("%s:%d -> %s:%d: path %s, losses %+v, stages %v", f.Src, f.Sport, f.Dst, f.Dport, f.Path, f.Losses, f.Stages)
+			t.Errorf("%s:%d -> %s:%d: path %s, losses %+v", f.Src, f.Sport, f.Dst, f.Dport, f.Path, f.Losses)
 		}
 		var first uint64
 		var stages int
@@ -117,8 +117,8 @@ func TestNamespaceMadeByUnshare(t *testing.T) {
 				t.Errorf("%s:%d -> %s:%d: %s = %d, first stage %d", f.Src, f.Sport, f.Dst, f.Dport, s, n, first)
 			}
 		}
-		if stages != pathLength["loopback"] {
-			t.Errorf("%s:%d -> %s:%d: %d stages counted, want %d: %v", f.Src, f.Sport, f.Dst, f.Dport, stages, pathLength["loopback"], f.Stages)
+		if want := pathLength(tr, "loopback"); stages != want {
+			t.Errorf("%s:%d -> %s:%d: %d stages counted, want %d", f.Src, f.Sport, f.Dst, f.Dport, stages, want)
 		}
 		counted += first
 	}

@@ -26,7 +26,8 @@
 #   DROPSPOT_KERNEL_PKGS     Go test packages ("./internal/tracer")
 #   DROPSPOT_KERNEL_MODULES  modules to insmod, deps added ("veth nfnetlink xfrm_user")
 #   DROPSPOT_KERNEL_TEST_ARGS  extra test flags, e.g. "-test.run=TestUDP"
-#   DROPSPOT_KERNEL_TIMEOUT  seconds one VM may run (420)
+#   DROPSPOT_KERNEL_SMP      vCPUs of the guest (1; see smp below)
+#   DROPSPOT_KERNEL_TIMEOUT  seconds one VM may run (600)
 #   DROPSPOT_KERNEL_APPEND   extra kernel command line (e.g. loglevel=7)
 #   DROPSPOT_KERNEL_RESULTS  summary file (test/kernels/RESULTS.md)
 set -euo pipefail
@@ -43,15 +44,15 @@ pkgs=${DROPSPOT_KERNEL_PKGS:-./internal/tracer}
 # host autoloads (the guest has no modprobe; see modprobe.sh); bridge and
 # br_netfilter for the bridged tests.
 modules=${DROPSPOT_KERNEL_MODULES:-veth nfnetlink xfrm_user sch_tbf bridge br_netfilter}
-# 3 kernels that all hang still end within ~22 minutes.
-vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-420}
+# 3 kernels that all hang still end within ~31 minutes.
+vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-600}
 results=${DROPSPOT_KERNEL_RESULTS:-$here/RESULTS.md}
-smp=${DROPSPOT_KERNEL_SMP:-2}
-# The live-traffic tests (internal/tracer/live_test.go ...) time their
-# traffic for a real machine: under TCG the router case counted nothing in
-# its one second (measured on 6.12); they run on the host kernel only
-# until they are made to fit the emulator.
-default_test_args='-test.skip=^(TestLive|TestScrapesOfAHealthyFlow|TestNamespaceMadeByUnshare)'
+# One vCPU: with two, TCG guests oops on attach while traffic runs (an
+# int3 left in dev_hard_start_xmit when a tracepoint's static key is
+# patched on one vCPU while the other executes it; measured on 6.12 with
+# the live-traffic tests). Not a kernel bug: the emulator's
+# cross-modifying code.
+smp=${DROPSPOT_KERNEL_SMP:-1}
 
 aptdir=$cache/apt
 work=""
@@ -313,7 +314,7 @@ build_initramfs() {
 	local test_timeout=$((vm_timeout - 60))
 	[ "$test_timeout" -ge $((vm_timeout / 2)) ] || test_timeout=$((vm_timeout / 2))
 	cat >"$root/opt/dropspot/config" <<-EOF || return 1
-		TEST_ARGS='${DROPSPOT_KERNEL_TEST_ARGS:-$default_test_args}'
+		TEST_ARGS='${DROPSPOT_KERNEL_TEST_ARGS:-}'
 		TEST_TIMEOUT='${test_timeout}s'
 	EOF
 	(cd "$root" && find . | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -1 >"$out" || return 1
