@@ -140,7 +140,7 @@ func TestWatchJSON(t *testing.T) {
 				return &r.Flows[i]
 			}
 		}
-		t.Fatalf("no flow %s:%d -> %s:%d in netns %d", src, sport, dst, dport, netns)
+		t.Fatalf("no flow %s:%d -> %s:%d in netns %d; overflow %+v; stderr:\n%s", src, sport, dst, dport, netns, r.Overflow, stderr.String())
 		return nil
 	}
 	in := find(udp.Src.String(), udp.Dst.String(), udp.Sport, udp.Dport, p.InodeB)
