@@ -31,6 +31,9 @@ func TestServeLiveFlowHasNoLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rx.Close()
+	if err := testnet.ForceRcvBuf(rx); err != nil {
+		t.Fatal(err)
+	}
 	if err := p.Do(testnet.A, func() (err error) {
 		tx, err = net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
 		return err

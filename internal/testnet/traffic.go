@@ -59,7 +59,7 @@ func UDP(p *Pair, from Side, n, payload int, v6 bool) (Flow, error) {
 		return Flow{}, err
 	}
 	defer rx.Close()
-	if err := forceRcvBuf(rx); err != nil {
+	if err := ForceRcvBuf(rx); err != nil {
 		return Flow{}, err
 	}
 	tx, err := listenUDP(p, from, netip.AddrPortFrom(src, 0))
@@ -143,7 +143,9 @@ func listenUDP(p *Pair, side Side, laddr netip.AddrPort) (*net.UDPConn, error) {
 	return c, nil
 }
 
-func forceRcvBuf(c *net.UDPConn) error {
+// ForceRcvBuf gives a UDP receiver a buffer no burst of a test fills
+// (SO_RCVBUFFORCE: root may exceed rmem_max).
+func ForceRcvBuf(c *net.UDPConn) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("testnet: udp receiver: %w", err)

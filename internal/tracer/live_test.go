@@ -87,7 +87,10 @@ func liveUDP(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, s
 	}); err != nil {
 		t.Fatal(err)
 	}
-	rx.SetReadBuffer(4 << 20)
+	// A slow reader on a busy machine must not make real drops.
+	if err := testnet.ForceRcvBuf(rx); err != nil {
+		t.Fatal(err)
+	}
 	l.run(func(stopped func() bool) error {
 		defer tx.Close()
 		payload := make([]byte, 100)
@@ -204,8 +207,10 @@ func expectWhole(t *testing.T, tr *Tracer, r *report.Report, src, dst netip.Addr
 }
 
 // expectWindowed is expectWhole, but with inFlight a packet may be on its
-// way at the end (the counts then fall along the path by exactly the
-// packets reported in flight): never a gain, never a loss.
+// way at the end (reported in flight, never as loss). Either way a stage
+// never counts more than the one before it, and every decrease is a
+// kernel drop the report names (a busy machine may really drop a
+// segment), a benign free or a packet in flight: no phantom loss.
 func expectWindowed(t *testing.T, tr *Tracer, r *report.Report, src, dst netip.Addr, want map[uint32]string, inFlight bool) {
 	t.Helper()
 	seen := map[uint32]bool{}
@@ -214,36 +219,38 @@ func expectWindowed(t *testing.T, tr *Tracer, r *report.Report, src, dst netip.A
 		if ends != [2]string{src.String(), dst.String()} && ends != [2]string{dst.String(), src.String()} {
 			continue
 		}
+		name := fmt.Sprintf("%s %s:%d -> %s:%d netns %d (%s)", f.Proto, f.Src, f.Sport, f.Dst, f.Dport, f.Netns, f.Path)
 		if ends[0] == src.String() {
 			seen[f.Netns] = true
 			if path, ok := want[f.Netns]; !ok || f.Path != path {
-				t.Errorf("%s %s:%d -> %s:%d netns %d: path %q, want %q", f.Proto, f.Src, f.Sport, f.Dst, f.Dport, f.Netns, f.Path, path)
+				t.Errorf("%s: path %q, want %q", name, f.Path, path)
 			}
 		}
-		var first, prev uint64
+		var prev uint64
 		var counted int
 		for s, n := range f.StagePackets() {
 			if n == 0 {
 				continue
 			}
-			counted++
-			if first == 0 {
-				first = n
-			} else if n > prev || n != prev && !inFlight {
-				t.Errorf("%s %s:%d -> %s:%d netns %d (%s): %s = %d after %d", f.Proto, f.Src, f.Sport, f.Dst, f.Dport,
-					f.Netns, f.Path, s, n, prev)
+			if counted > 0 && n > prev {
+				t.Errorf("%s: %s = %d after %d", name, s, n, prev)
 			}
+			counted++
 			prev = n
 		}
-		if first-prev != f.InFlight {
-			t.Errorf("%s -> %s netns %d (%s): first stage %d, last %d, in flight %d", f.Src, f.Dst, f.Netns, f.Path, first, prev, f.InFlight)
-		}
 		if want := pathLength(tr, f.Path); counted != want {
-			t.Errorf("%s -> %s netns %d (%s): %d stages counted, want %d: %v", f.Src, f.Dst, f.Netns, f.Path, counted, want,
-				maps.Collect(f.StagePackets()))
+			t.Errorf("%s: %d stages counted, want %d: %v", name, counted, want, maps.Collect(f.StagePackets()))
 		}
-		if len(f.Losses) > 0 {
-			t.Errorf("%s -> %s netns %d (%s): losses %+v, in flight %d", f.Src, f.Dst, f.Netns, f.Path, f.Losses, f.InFlight)
+		for _, l := range f.Losses {
+			if l.Unexplained > 0 {
+				t.Errorf("%s: %d lost between %s and %s without a kernel drop", name, l.Unexplained, l.From, l.To)
+			}
+			for _, d := range l.Drops {
+				t.Logf("%s: the kernel dropped %d: %s after %s at %s", name, d.Count, d.Reason, d.Stage, d.Location)
+			}
+		}
+		if f.InFlight > 0 && !inFlight {
+			t.Errorf("%s: %d in flight after the drain", name, f.InFlight)
 		}
 	}
 	for ns := range want {
