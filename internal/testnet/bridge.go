@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"testing"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -36,7 +35,7 @@ type Bridged struct {
 // brNetfilter sets bridge-nf-call-iptables and -ip6tables in R: whether
 // br_netfilter runs the IP netfilter hooks over bridged frames. It fails
 // the test if setup fails.
-func NewBridged(t testing.TB, brNetfilter bool) *Bridged {
+func NewBridged(t T, brNetfilter bool) *Bridged {
 	t.Helper()
 	b := newBridgedConfig()
 	t.Cleanup(func() {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -69,7 +68,7 @@ var routerSysctls = []sysctl{
 
 // NewChain creates a Chain and registers its deletion with t.Cleanup. It
 // fails the test if setup fails.
-func NewChain(t testing.TB) *Chain {
+func NewChain(t T) *Chain {
 	t.Helper()
 	c := newChainConfig()
 	t.Cleanup(func() {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"testing"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -73,7 +72,7 @@ type Pair struct {
 
 // NewPair creates a Pair and registers its deletion with t.Cleanup, which
 // runs whether or not the test passes. It fails the test if setup fails.
-func NewPair(t testing.TB) *Pair {
+func NewPair(t T) *Pair {
 	t.Helper()
 	p := newPairConfig()
 	t.Cleanup(func() {
