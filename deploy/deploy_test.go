@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dropspot/dropspot/internal/metrics"
+	"github.com/dropspot/dropspot/internal/netns"
 	"github.com/dropspot/dropspot/internal/stage"
 )
 
@@ -550,8 +551,8 @@ func TestMounts(t *testing.T) {
 		propagation string
 	}
 	wants := map[string]want{
-		"/run/netns":      {"/run/netns", "HostToContainer"}, // named namespaces made after start
-		"/sys/fs/cgroup":  {"/sys/fs/cgroup", ""},            // same path: dropspot reads /proc/self/mounts
+		netns.Dir:         {netns.Dir, "HostToContainer"}, // named namespaces made after start
+		"/sys/fs/cgroup":  {"/sys/fs/cgroup", ""},         // same path: dropspot reads /proc/self/mounts
 		"/sys/kernel/btf": {"/sys/kernel/btf", ""},
 	}
 	seen := map[string]bool{}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 
@@ -13,7 +12,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/sys/unix"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 // emptyTracepoints are the tp_btf hooks dropspot's plan uses on a kernel
@@ -44,7 +44,7 @@ var emptyNetfilter = []struct {
 // hook costs before any work is done.
 func emptyProgs(args []string) error {
 	fs := flag.NewFlagSet("empty", flag.ContinueOnError)
-	netns := fs.String("netns", "", "comma-separated namespace paths for the netfilter links")
+	nsPaths := fs.String("netns", "", "comma-separated namespace paths for the netfilter links")
 	cgroup := fs.String("cgroup", "", "cgroup v2 root for cgroup_skb ingress")
 	families := fs.String("families", "tp,nf,cg", "hook families: tp (tp_btf), nf (netfilter), cg (cgroup_skb)")
 	if err := fs.Parse(args); err != nil {
@@ -93,8 +93,8 @@ func emptyProgs(args []string) error {
 		announce(prog, "tp_btf/"+tp)
 	}
 	var paths []string
-	if *netns != "" {
-		paths = strings.Split(*netns, ",")
+	if *nsPaths != "" {
+		paths = strings.Split(*nsPaths, ",")
 	}
 	for i, h := range emptyNetfilter {
 		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
@@ -107,20 +107,18 @@ func emptyProgs(args []string) error {
 		defer prog.Close()
 		announce(prog, "netfilter/"+strings.ToUpper(h.name))
 		for _, p := range paths {
-			ls, err := inNetns(p, func() ([]link.Link, error) {
-				var out []link.Link
+			err := netns.Do(p, func() error {
 				for _, pf := range []link.NetfilterProtocolFamily{link.NetfilterProtoIPv4, link.NetfilterProtoIPv6} {
 					l, err := link.AttachNetfilter(link.NetfilterOptions{
 						Program: prog, ProtocolFamily: pf, Hook: h.hook, Priority: int32(-100000 - i),
 					})
 					if err != nil {
-						return out, err
+						return err
 					}
-					out = append(out, l)
+					links = append(links, l)
 				}
-				return out, nil
+				return nil
 			})
-			links = append(links, ls...)
 			if err != nil {
 				return fmt.Errorf("attach empty netfilter %s in %s: %w", h.name, p, err)
 			}
@@ -158,42 +156,4 @@ func announce(prog *ebpf.Program, hook string) {
 	if id, ok := info.ID(); ok {
 		fmt.Printf("prog %d %s\n", id, hook)
 	}
-}
-
-// inNetns runs fn on a locked OS thread inside the namespace at path. If
-// the thread cannot be moved back it stays locked, so Go retires it.
-func inNetns(path string, fn func() ([]link.Link, error)) ([]link.Link, error) {
-	type result struct {
-		links []link.Link
-		err   error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(path)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: err}
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: err}
-			return
-		}
-		ls, err := fn()
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- result{ls, err}
-	}()
-	r := <-ch
-	return r.links, r.err
 }

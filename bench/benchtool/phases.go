@@ -19,6 +19,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 // ---- startup -------------------------------------------------------------
@@ -112,7 +114,7 @@ func (b *bench) measureOnce(cfg string, rep int) (s ThroughputSample, err error)
 		if cfg != "empty" {
 			fam = strings.TrimPrefix(cfg, "empty-")
 		}
-		_, t, err = b.startLabelled(cfg, "empty", "--netns", "/run/netns/"+b.nsA+",/run/netns/"+b.nsB, "--cgroup", b.cgroup, "--families", fam)
+		_, t, err = b.startLabelled(cfg, "empty", "--netns", netns.Named(b.nsA)+","+netns.Named(b.nsB), "--cgroup", b.cgroup, "--families", fam)
 	default:
 		if cfg != "baseline" {
 			return s, fmt.Errorf("unknown configuration %q", cfg)
@@ -316,7 +318,7 @@ func (b *bench) phaseHooks() error {
 	}
 	defer devnull.Close()
 
-	emptyLabels, empty, err := b.startLabelled("empty", "empty", "--netns", "/run/netns/"+b.nsA+",/run/netns/"+b.nsB, "--cgroup", b.cgroup)
+	emptyLabels, empty, err := b.startLabelled("empty", "empty", "--netns", netns.Named(b.nsA)+","+netns.Named(b.nsB), "--cgroup", b.cgroup)
 	if err != nil {
 		return err
 	}

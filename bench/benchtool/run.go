@@ -21,6 +21,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 // Addresses: the veth pair carries iperf3 and the UDP flood; the TAP device
@@ -339,11 +341,11 @@ func (b *bench) setupNet() error {
 func (b *bench) netnsInodes() ([]uint64, error) {
 	var inos []uint64
 	for _, ns := range []string{b.nsA, b.nsB} {
-		var st syscall.Stat_t
-		if err := syscall.Stat("/run/netns/"+ns, &st); err != nil {
-			return nil, fmt.Errorf("namespace %s: %w", ns, err)
+		ino, err := netns.Inode(netns.Named(ns))
+		if err != nil {
+			return nil, err
 		}
-		inos = append(inos, st.Ino)
+		inos = append(inos, uint64(ino))
 	}
 	return inos, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dropspot/dropspot/internal/netns"
 	"github.com/dropspot/dropspot/internal/testnet"
 )
 
@@ -38,7 +39,7 @@ func TestDemoIntoClosedPipe(t *testing.T) {
 		t.Error("demo with a closed stdout exited 0")
 	}
 	for _, n := range names {
-		if _, err := os.Stat("/run/netns/" + n); !os.IsNotExist(err) {
+		if _, err := os.Stat(netns.Named(n)); !os.IsNotExist(err) {
 			t.Errorf("namespace %s left behind (stat: %v)", n, err)
 		}
 	}

@@ -5,28 +5,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
-	"github.com/dropspot/dropspot/internal/nsname"
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
-// netnsPath turns a --netns value into a path to enter: a path as given,
-// a name of /run/netns, or inode:N (looked up among the namespaces found).
+// netnsPath turns a --netns value (the forms of netns.Parse) into a path
+// to enter.
 func netnsPath(s string) (string, error) {
-	if ino, err := strconv.ParseUint(strings.TrimPrefix(s, "inode:"), 10, 32); err == nil {
-		if p, ok := nsname.Paths()[ino]; ok {
-			return p, nil
-		}
-		return "", fmt.Errorf("--netns %s: no process or /run/netns entry holds that namespace", s)
+	ref, err := netns.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("--netns: %w", err)
 	}
-	if !strings.Contains(s, "/") {
-		return filepath.Join("/run/netns", s), nil
-	}
-	return s, nil
+	_, path, err := ref.Resolve()
+	return path, err
 }
 
 // cgroupNetns finds the network namespace of a cgroup's processes (the
@@ -47,19 +41,13 @@ func cgroupNetns(dir string) (string, error) {
 // interfaceIndex looks a device name up in the namespace at path: an
 // ifindex means something only in its own namespace.
 func interfaceIndex(path, name string) (uint32, error) {
-	h, err := netns.GetFromPath(path)
+	var l netlink.Link
+	err := netns.Do(path, func() (err error) {
+		l, err = netlink.LinkByName(name)
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("-i %s: namespace %s: %w", name, path, err)
-	}
-	defer h.Close()
-	nl, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return 0, fmt.Errorf("-i %s: %w", name, err)
-	}
-	defer nl.Close()
-	l, err := nl.LinkByName(name)
-	if err != nil {
-		return 0, fmt.Errorf("-i %s: no such device in %s", name, path)
+		return 0, fmt.Errorf("-i %s in %s: %w", name, path, err)
 	}
 	return uint32(l.Attrs().Index), nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
 	"github.com/dropspot/dropspot/internal/kallsyms"
+	"github.com/dropspot/dropspot/internal/netns"
 	"github.com/dropspot/dropspot/internal/nsname"
 	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/stage"
@@ -161,7 +162,7 @@ func (f *traceFlags) tracerConfig(expr []string, stderr io.Writer) (tracer.Confi
 
 // scope resolves the namespace and device flags to a netns inode and an
 // ifindex in it (0 = any).
-func (f *traceFlags) scope() (netns, ifindex uint32, err error) {
+func (f *traceFlags) scope() (ino, ifindex uint32, err error) {
 	path := ""
 	set := 0
 	if f.netns != "" {
@@ -184,14 +185,14 @@ func (f *traceFlags) scope() (netns, ifindex uint32, err error) {
 		return 0, 0, fmt.Errorf("--netns, --filter-pid and --filter-cgroup each name a namespace: give one")
 	}
 	if path != "" {
-		if netns, err = flow.ParseNetns(path); err != nil {
+		if ino, err = netns.Inode(path); err != nil {
 			return 0, 0, err
 		}
 	}
 	if f.iface != "" {
 		if path == "" {
-			path = "/proc/self/ns/net"
-			if netns, err = flow.ParseNetns(path); err != nil {
+			path = netns.Self
+			if ino, err = netns.Inode(path); err != nil {
 				return 0, 0, err
 			}
 		}
@@ -199,7 +200,7 @@ func (f *traceFlags) scope() (netns, ifindex uint32, err error) {
 			return 0, 0, err
 		}
 	}
-	return netns, ifindex, nil
+	return ino, ifindex, nil
 }
 
 // filterProgram compiles the expression ANDed with the shorthand flags

@@ -2,12 +2,7 @@ package flow
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/dropspot/dropspot/internal/bpf"
 	"github.com/dropspot/dropspot/internal/filter"
@@ -74,28 +69,4 @@ func prefixWords(p netip.Prefix) (addr, mask [4]uint32, family uint8) {
 		mask[i] = binary.NativeEndian.Uint32(m[4*i:])
 	}
 	return addr, mask, family
-}
-
-// ParseNetns accepts a namespace as an inode number, "inode:N", or a path
-// such as /proc/PID/ns/net or /run/netns/NAME, or a bare name of /run/netns.
-func ParseNetns(s string) (uint32, error) {
-	if n, err := strconv.ParseUint(strings.TrimPrefix(s, "inode:"), 10, 32); err == nil && n > 0 {
-		return uint32(n), nil
-	}
-	path := s
-	if !strings.Contains(s, "/") {
-		path = "/run/netns/" + s
-	}
-	var fs unix.Statfs_t
-	if err := unix.Statfs(path, &fs); err != nil {
-		return 0, fmt.Errorf("network namespace %q: %w", s, err)
-	}
-	if fs.Type != unix.NSFS_MAGIC {
-		return 0, fmt.Errorf("%s is not a namespace file (want /proc/PID/ns/net, /run/netns/NAME or inode:N)", s)
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, fmt.Errorf("network namespace %q: %w", s, err)
-	}
-	return uint32(st.Ino), nil
 }

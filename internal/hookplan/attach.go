@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -104,27 +103,21 @@ func (r *resolver) attach(c Candidate) (_ *attachment, err error) {
 	return a, nil
 }
 
-// attachFentry tries the target's spellings in order: fentry needs the
+// attachFentry attaches to the function by its exact name: fentry needs the
 // function in BTF and an exact symbol, so .constprop copies cannot be used.
 func (r *resolver) attachFentry(a *attachment, p Probe) error {
-	var errs []error
-	for _, fn := range strings.Split(p.Target, "|") {
-		prog, err := r.load(p.Program, fn)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-		if err != nil {
-			prog.Close()
-			errs = append(errs, fmt.Errorf("attach fentry %s: %w", fn, err))
-			continue
-		}
-		a.progs = append(a.progs, prog)
-		a.links = append(a.links, l)
-		return nil
+	prog, err := r.load(p.Program, p.Target)
+	if err != nil {
+		return err
 	}
-	return errors.Join(errs...)
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		prog.Close()
+		return fmt.Errorf("attach fentry %s: %w", p.Target, err)
+	}
+	a.progs = append(a.progs, prog)
+	a.links = append(a.links, l)
+	return nil
 }
 
 // attachKprobe resolves the kernel's spelling via kallsyms first, so that

@@ -26,8 +26,7 @@ const (
 // (one stage, several kernel functions or tracepoints).
 type Probe struct {
 	Program string // program name in the BPF object
-	// Target is the kernel function (fentry, kprobe; alternatives
-	// separated by "|", the first the kernel has wins), the tracepoint
+	// Target is the kernel function (fentry, kprobe), the tracepoint
 	// (tp_btf) or the netfilter hook name.
 	Target string
 }

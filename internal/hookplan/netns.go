@@ -2,24 +2,17 @@ package hookplan
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
-	"github.com/dropspot/dropspot/internal/nsname"
+	"github.com/dropspot/dropspot/internal/netns"
 )
-
-// Where named network namespaces live (`ip netns add`). Namespaces of
-// containers are found through their processes.
-const namedNetnsDir = "/run/netns"
 
 // rescanPeriod bounds how late a namespace made without `ip netns add` is
 // hooked.
@@ -33,11 +26,11 @@ type NetnsWatcher struct {
 	log    *slog.Logger
 	// onChange hears of each namespace hooked (true) or let go (false):
 	// the counting window admits packets only in hooked ones.
-	onChange func(ino uint64, hooked bool)
+	onChange func(ino uint32, hooked bool)
 	wake     chan struct{}
 
 	mu    sync.Mutex
-	links map[uint64]*nsLinks // by namespace inode
+	links map[uint32]*nsLinks // by namespace inode
 }
 
 // nsLinks are the links made in one namespace. The cookie tells that
@@ -55,12 +48,12 @@ func (n *nsLinks) close() {
 }
 
 // NewNetnsWatcher returns a watcher for the given probes; call Sync.
-func NewNetnsWatcher(probes []*nfProbe, log *slog.Logger, onChange func(ino uint64, hooked bool)) *NetnsWatcher {
+func NewNetnsWatcher(probes []*nfProbe, log *slog.Logger, onChange func(ino uint32, hooked bool)) *NetnsWatcher {
 	if onChange == nil {
-		onChange = func(uint64, bool) {}
+		onChange = func(uint32, bool) {}
 	}
 	return &NetnsWatcher{probes: probes, log: log, onChange: onChange, wake: make(chan struct{}, 1),
-		links: map[uint64]*nsLinks{}}
+		links: map[uint32]*nsLinks{}}
 }
 
 // Wake makes Run sync now: the kernel saw a packet of a namespace that is
@@ -83,12 +76,12 @@ func (w *NetnsWatcher) Count() int {
 // not a dead one whose inode it reuses and whose links Sync has yet to
 // drop.
 func (w *NetnsWatcher) Has(path string) bool {
-	ino, err := netnsInode(path)
+	ino, err := netns.Inode(path)
 	if err != nil {
 		return false
 	}
 	// Without SO_NETNS_COOKIE (before 5.14) attachIn stored 0: so here.
-	cookie, _ := netnsCookie(path)
+	cookie, _ := netns.Cookie(path)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	hooked, ok := w.links[ino]
@@ -98,8 +91,8 @@ func (w *NetnsWatcher) Has(path string) bool {
 // Sync attaches to namespaces not yet hooked and drops the links of those
 // gone. It fails only if the tool's own namespace cannot be hooked.
 func (w *NetnsWatcher) Sync() error {
-	found := nsname.Paths()
-	self, err := netnsInode("/proc/self/ns/net")
+	found := netns.Paths()
+	self, err := netns.Inode(netns.Self)
 	if err != nil {
 		return fmt.Errorf("own network namespace: %w", err)
 	}
@@ -107,7 +100,7 @@ func (w *NetnsWatcher) Sync() error {
 	defer w.mu.Unlock()
 	for ino, path := range found {
 		if old, ok := w.links[ino]; ok {
-			cookie, err := netnsCookie(path)
+			cookie, err := netns.Cookie(path)
 			if err != nil || cookie == old.cookie {
 				continue
 			}
@@ -138,7 +131,7 @@ func (w *NetnsWatcher) Sync() error {
 }
 
 // drop closes a namespace's links; the caller holds mu.
-func (w *NetnsWatcher) drop(ino uint64, hooked *nsLinks) {
+func (w *NetnsWatcher) drop(ino uint32, hooked *nsLinks) {
 	w.onChange(ino, false)
 	hooked.close()
 	delete(w.links, ino)
@@ -147,8 +140,8 @@ func (w *NetnsWatcher) drop(ino uint64, hooked *nsLinks) {
 // attachIn attaches every probe in the namespace at path.
 func (w *NetnsWatcher) attachIn(path string) (*nsLinks, error) {
 	hooked := &nsLinks{}
-	err := inNetns(path, func() error {
-		hooked.cookie, _ = currentNetnsCookie()
+	err := netns.Do(path, func() error {
+		hooked.cookie, _ = netns.CurrentCookie()
 		for _, p := range w.probes {
 			l, err := p.attachHere()
 			if err != nil {
@@ -165,67 +158,11 @@ func (w *NetnsWatcher) attachIn(path string) (*nsLinks, error) {
 	return hooked, nil
 }
 
-// inNetns runs fn on a locked OS thread inside the namespace at path and
-// comes back.
-func inNetns(path string, fn func() error) error {
-	target, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter %s: %w", path, err)
-	}
-	err = fn()
-	if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr != nil {
-		// The thread is stuck in the wrong namespace: leave it locked so
-		// the runtime throws it away with this goroutine.
-		return errors.Join(err, fmt.Errorf("return from %s: %w", path, serr))
-	}
-	runtime.UnlockOSThread()
-	return err
-}
-
-// netnsCookie is the cookie of the namespace at path.
-func netnsCookie(path string) (uint64, error) {
-	var cookie uint64
-	err := inNetns(path, func() error {
-		var err error
-		cookie, err = currentNetnsCookie()
-		return err
-	})
-	return cookie, err
-}
-
-// currentNetnsCookie is the calling thread's namespace cookie, unique for
-// the life of the system (unlike the inode number).
-func currentNetnsCookie() (uint64, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	v, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
-	if err != nil {
-		return 0, fmt.Errorf("SO_NETNS_COOKIE: %w", err)
-	}
-	return v, nil
-}
-
 // Run re-syncs when a named namespace appears or vanishes, when Wake is
 // called, and every rescanPeriod for the others, until ctx ends.
 func (w *NetnsWatcher) Run(ctx context.Context) {
 	events := make(chan struct{}, 1)
-	if stop, err := watchDir(namedNetnsDir, events); err == nil {
+	if stop, err := watchDir(netns.Dir, events); err == nil {
 		defer stop()
 	}
 	tick := time.NewTicker(rescanPeriod)
@@ -251,14 +188,6 @@ func (w *NetnsWatcher) Close() {
 	for ino, hooked := range w.links {
 		w.drop(ino, hooked)
 	}
-}
-
-func netnsInode(path string) (uint64, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return 0, err
-	}
-	return st.Ino, nil
 }
 
 // watchDir signals on events whenever an entry of dir is made or removed.

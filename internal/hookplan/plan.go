@@ -46,7 +46,7 @@ type Options struct {
 	Symbols *kallsyms.Table
 	// OnNetns hears of each namespace whose per-namespace hooks are all
 	// attached (true) or detached (false).
-	OnNetns func(ino uint64, hooked bool)
+	OnNetns func(ino uint32, hooked bool)
 }
 
 type resolver struct {

@@ -62,23 +62,18 @@ func Load() (*Table, error) {
 
 // Resolve finds the kernel's spelling of a function: the name itself, or a
 // compiler-made local copy of it ("__netif_receive_skb_core.constprop.0").
-// Alternatives are separated by "|" ("napi_gro_receive|gro_receive_skb").
-func (t *Table) Resolve(target string) (string, bool) {
-	for _, name := range strings.Split(target, "|") {
-		if t.names[name] {
-			return name, true
+func (t *Table) Resolve(name string) (string, bool) {
+	if t.names[name] {
+		return name, true
+	}
+	best := ""
+	for sym := range t.names {
+		if strings.HasPrefix(sym, name+".") && (best == "" || sym < best) {
+			best = sym
 		}
 	}
-	for _, name := range strings.Split(target, "|") {
-		best := ""
-		for sym := range t.names {
-			if strings.HasPrefix(sym, name+".") && (best == "" || sym < best) {
-				best = sym
-			}
-		}
-		if best != "" {
-			return best, true
-		}
+	if best != "" {
+		return best, true
 	}
 	return "", false
 }

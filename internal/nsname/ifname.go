@@ -4,7 +4,8 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 // Ifnames names interfaces of any namespace: an ifindex means nothing
@@ -57,22 +58,15 @@ func (c *Ifnames) get(ns, ifindex uint32) link {
 
 // lookup asks netlink inside namespace ns.
 func lookup(ns, ifindex uint32) link {
-	path, ok := Paths()[uint64(ns)]
+	path, ok := netns.Paths()[ns]
 	if !ok {
 		return link{}
 	}
-	h, err := netns.GetFromPath(path)
-	if err != nil {
-		return link{}
-	}
-	defer h.Close()
-	nl, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return link{}
-	}
-	defer nl.Close()
-	l, err := nl.LinkByIndex(int(ifindex))
-	if err != nil {
+	var l netlink.Link
+	if err := netns.Do(path, func() (err error) {
+		l, err = netlink.LinkByIndex(int(ifindex))
+		return err
+	}); err != nil {
 		return link{}
 	}
 	return link{name: l.Attrs().Name, master: uint32(l.Attrs().MasterIndex)}

@@ -7,75 +7,26 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 // Host is the name of the namespace dropspot itself runs in.
 const Host = "host"
 
-// Paths finds the network namespaces on the host, by inode, with a path
-// to enter each: the named ones (`ip netns add`) and those of every
-// process. /proc is listed and each /proc/PID/ns/net stat'ed directly:
-// globbing would list /proc/PID/ns, which for other users' processes needs
-// more privilege than reaching the namespace file itself.
-func Paths() map[uint64]string {
-	found := map[uint64]string{}
-	add := func(path string) {
-		if ino, ok := inode(path); ok {
-			if _, seen := found[uint64(ino)]; !seen {
-				found[uint64(ino)] = path
-			}
-		}
-	}
-	add("/proc/self/ns/net")
-	if named, err := os.ReadDir("/run/netns"); err == nil {
-		for _, e := range named {
-			add(filepath.Join("/run/netns", e.Name()))
-		}
-	}
-	for _, pid := range pids() {
-		add("/proc/" + pid + "/ns/net")
-	}
-	return found
-}
-
-// pids lists the process ids in /proc.
-func pids() []string {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range entries {
-		if name := e.Name(); name[0] >= '0' && name[0] <= '9' {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-// Scan names every network namespace it finds, by inode.
+// Scan names every network namespace it finds, by inode: the host, the
+// name under /run/netns, or the process inside (netns.Paths prefers them
+// in this order).
 func Scan() map[uint32]string {
 	names := map[uint32]string{}
-	if ino, ok := inode("/proc/self/ns/net"); ok {
-		names[ino] = Host
-	}
-	if named, err := os.ReadDir("/run/netns"); err == nil {
-		for _, e := range named {
-			if ino, ok := inode(filepath.Join("/run/netns", e.Name())); ok {
-				if _, seen := names[ino]; !seen {
-					names[ino] = e.Name()
-				}
-			}
-		}
-	}
-	for _, pid := range pids() {
-		ino, ok := inode("/proc/" + pid + "/ns/net")
-		if !ok {
-			continue
-		}
-		if _, seen := names[ino]; !seen {
-			names[ino] = processName(pid)
+	for ino, path := range netns.Paths() {
+		switch {
+		case path == netns.Self:
+			names[ino] = Host
+		case strings.HasPrefix(path, netns.Dir+"/"):
+			names[ino] = filepath.Base(path)
+		default: // /proc/PID/ns/net
+			names[ino] = processName(strings.Split(path, "/")[2])
 		}
 	}
 	return names
@@ -110,12 +61,4 @@ func CgroupPath(text string) string {
 		}
 	}
 	return first
-}
-
-func inode(path string) (uint32, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return 0, false
-	}
-	return uint32(st.Ino), true
 }

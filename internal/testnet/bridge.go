@@ -7,10 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vns "github.com/vishvananda/netns"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 // Bridged is a Pair whose ends are joined through a Linux bridge instead
@@ -29,14 +30,14 @@ type Bridged struct {
 	BridgeIndex, PortAIndex, PortBIndex int
 	R4, R6                              netip.Addr // the bridge's own addresses
 
-	nsR netns.NsHandle
+	nsR vns.NsHandle
 }
 
 // NewBridged creates a Bridged and registers its deletion with t.Cleanup.
 // brNetfilter sets bridge-nf-call-iptables and -ip6tables in R: whether
 // br_netfilter runs the IP netfilter hooks over bridged frames. It fails
 // the test if setup fails.
-func NewBridged(t testing.TB, brNetfilter bool) *Bridged {
+func NewBridged(t T, brNetfilter bool) *Bridged {
 	t.Helper()
 	b := newBridgedConfig()
 	t.Cleanup(func() {
@@ -63,7 +64,7 @@ func newBridgedConfig() *Bridged {
 		Pair:  *p,
 		NameR: "dbR-" + suffix, Bridge: "dbr" + suffix, PortA: "dbpa" + suffix, PortB: "dbpb" + suffix,
 		R4: netip.AddrFrom4(r4), R6: netip.AddrFrom16(r6),
-		nsR: netns.None(),
+		nsR: vns.None(),
 	}
 }
 
@@ -83,12 +84,12 @@ func (b *Bridged) ToBridge() *Pair {
 func (b *Bridged) Close() error { return b.close() }
 
 // DoR runs fn inside R, as Pair.Do does for A and B.
-func (b *Bridged) DoR(fn func() error) error { return <-goLocked(b.nsR, fn) }
+func (b *Bridged) DoR(fn func() error) error { return netns.Do(netns.Named(b.NameR), fn) }
 
 // nsRef is one of a Bridged's namespaces: its name, handle and inode.
 type nsRef struct {
 	name string
-	h    *netns.NsHandle
+	h    *vns.NsHandle
 	ino  *uint32
 }
 
@@ -123,10 +124,10 @@ func (b *Bridged) setup(brNetfilter bool) error {
 	}()
 	for i, n := range b.namespaces() {
 		var err error
-		if *n.h, err = createNamed(n.name); err != nil {
+		if *n.h, err = netns.CreateNamed(n.name); err != nil {
 			return err
 		}
-		if err := <-goLocked(*n.h, writeSysctls); err != nil {
+		if err := netns.Do(netns.Named(n.name), writeSysctls); err != nil {
 			return fmt.Errorf("netns %s: %w", n.name, err)
 		}
 		if h[i], err = netlink.NewHandleAt(*n.h); err != nil {
@@ -164,7 +165,7 @@ func (b *Bridged) setup(brNetfilter bool) error {
 	}
 	b.IfindexA, b.IfindexB = a.link.Attrs().Index, z.link.Attrs().Index
 	for _, n := range b.namespaces() {
-		if *n.ino, err = nsInode(n.name); err != nil {
+		if *n.ino, err = netns.Inode(netns.Named(n.name)); err != nil {
 			return err
 		}
 	}
@@ -233,7 +234,7 @@ func (b *Bridged) close() error {
 		if err := n.h.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close netns %s: %w", n.name, err))
 		}
-		*n.h = netns.None()
+		*n.h = vns.None()
 		if err := netns.DeleteNamed(n.name); err != nil {
 			errs = append(errs, fmt.Errorf("delete netns %s: %w", n.name, err))
 		}

@@ -3,10 +3,11 @@ package testnet
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 // Traffic between A and B crosses the bridge (its ports are enslaved to
@@ -43,7 +44,7 @@ func TestBridged(t *testing.T) {
 		}
 	})
 	for _, name := range names {
-		if _, err := os.Stat(filepath.Join(runDir, name)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(netns.Named(name)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still present after cleanup (stat: %v)", name, err)
 		}
 	}

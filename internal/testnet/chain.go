@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 // Node names one namespace of a Chain.
@@ -54,7 +55,7 @@ type Chain struct {
 	A4, RA4, RB4, B4 netip.Addr // RA4 on IfRA, RB4 on IfRB
 	A6, RA6, RB6, B6 netip.Addr
 
-	ns [3]netns.NsHandle // indexed by Node; open until cleanup
+	ns [3]vns.NsHandle // indexed by Node; open until cleanup
 }
 
 // routerSysctls turn R into a router. They are written once R's links
@@ -69,7 +70,7 @@ var routerSysctls = []sysctl{
 
 // NewChain creates a Chain and registers its deletion with t.Cleanup. It
 // fails the test if setup fails.
-func NewChain(t testing.TB) *Chain {
+func NewChain(t T) *Chain {
 	t.Helper()
 	c := newChainConfig()
 	t.Cleanup(func() {
@@ -101,7 +102,7 @@ func newChainConfig() *Chain {
 		IfA: "dca" + suffix, IfRA: "dcra" + suffix, IfRB: "dcrb" + suffix, IfB: "dcb" + suffix,
 		A4: v4(1, 1), RA4: v4(1, 2), RB4: v4(2, 1), B4: v4(2, 2),
 		A6: v6(1, 1), RA6: v6(1, 2), RB6: v6(2, 1), B6: v6(2, 2),
-		ns: [3]netns.NsHandle{netns.None(), netns.None(), netns.None()},
+		ns: [3]vns.NsHandle{vns.None(), vns.None(), vns.None()},
 	}
 }
 
@@ -124,7 +125,7 @@ func (c *Chain) Do(n Node, fn func() error) error {
 	if !n.valid() {
 		return fmt.Errorf("testnet: invalid node %v", n)
 	}
-	return <-goLocked(c.ns[n], fn)
+	return netns.Do(netns.Named(c.Name(n)), fn)
 }
 
 // Nstat returns the SNMP counters of node's namespace, as Nstat does for a
@@ -145,7 +146,7 @@ func (c *Chain) setup() error {
 	for n := NodeA; n <= NodeB; n++ {
 		name := c.Name(n)
 		var err error
-		if c.ns[n], err = createNamed(name); err != nil {
+		if c.ns[n], err = netns.CreateNamed(name); err != nil {
 			return err
 		}
 		if err := c.Do(n, writeSysctls); err != nil {
@@ -203,7 +204,7 @@ func (c *Chain) setup() error {
 	}
 	for n, ino := range []*uint32{&c.InodeA, &c.InodeR, &c.InodeB} {
 		var err error
-		if *ino, err = nsInode(c.Name(Node(n))); err != nil {
+		if *ino, err = netns.Inode(netns.Named(c.Name(Node(n)))); err != nil {
 			return err
 		}
 	}
@@ -329,7 +330,7 @@ func (c *Chain) close() error {
 		if err := c.ns[n].Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close netns %s: %w", c.Name(n), err))
 		}
-		c.ns[n] = netns.None()
+		c.ns[n] = vns.None()
 		if err := netns.DeleteNamed(c.Name(n)); err != nil {
 			errs = append(errs, fmt.Errorf("delete netns %s: %w", c.Name(n), err))
 		}

@@ -5,17 +5,18 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 func TestChainForwards(t *testing.T) {
 	RequirePrivileged(t)
 	c := NewChain(t)
 	for _, name := range []string{c.NameA, c.NameR, c.NameB} {
-		if _, err := os.Stat(filepath.Join(runDir, name)); err != nil {
-			t.Errorf("netns not visible under %s: %v", runDir, err)
+		if _, err := os.Stat(netns.Named(name)); err != nil {
+			t.Errorf("netns not visible under %s: %v", netns.Dir, err)
 		}
 	}
 	if c.InodeA == c.InodeR || c.InodeR == c.InodeB || c.InodeA == c.InodeB {
@@ -88,7 +89,7 @@ func TestChainCleanup(t *testing.T) {
 		names = []string{c.NameA, c.NameR, c.NameB}
 	})
 	for _, name := range names {
-		if _, err := os.Stat(filepath.Join(runDir, name)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(netns.Named(name)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still present after cleanup (stat: %v)", name, err)
 		}
 	}

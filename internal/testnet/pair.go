@@ -8,12 +8,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"syscall"
-	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	vns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 // Side names one end of a Pair.
@@ -45,10 +45,6 @@ func (s Side) Other() Side {
 
 func (s Side) valid() bool { return s == A || s == B }
 
-// runDir is where named namespaces live. `ip netns` and the tool under test
-// find namespaces there.
-const runDir = "/run/netns"
-
 // Pair is two named network namespaces, A and B, joined by one veth pair.
 //
 // Addresses are netip.Addr (comparable, usable as map keys, and what Flow
@@ -68,12 +64,12 @@ type Pair struct {
 	A4, B4             netip.Addr
 	A6, B6             netip.Addr
 
-	ns [2]netns.NsHandle // indexed by Side; open until cleanup
+	ns [2]vns.NsHandle // indexed by Side; open until cleanup
 }
 
 // NewPair creates a Pair and registers its deletion with t.Cleanup, which
 // runs whether or not the test passes. It fails the test if setup fails.
-func NewPair(t testing.TB) *Pair {
+func NewPair(t T) *Pair {
 	t.Helper()
 	p := newPairConfig()
 	t.Cleanup(func() {
@@ -118,7 +114,7 @@ func newPairConfig() *Pair {
 		IfA: "dsa" + suffix, IfB: "dsb" + suffix,
 		A4: v4(1), B4: v4(2),
 		A6: v6(1), B6: v6(2),
-		ns: [2]netns.NsHandle{netns.None(), netns.None()},
+		ns: [2]vns.NsHandle{vns.None(), vns.None()},
 	}
 }
 
@@ -140,7 +136,7 @@ func (p *Pair) Go(side Side, fn func() error) <-chan error {
 		errc <- fmt.Errorf("testnet: invalid side %v", side)
 		return errc
 	}
-	return goLocked(p.ns[side], fn)
+	return netns.Go(netns.Named(p.name(side)), fn)
 }
 
 func (p *Pair) name(s Side) string {
@@ -204,7 +200,7 @@ func writeSysctls() error { return setSysctls(nsSysctls) }
 func (p *Pair) setup() error {
 	for _, s := range []Side{A, B} {
 		var err error
-		if p.ns[s], err = createNamed(p.name(s)); err != nil {
+		if p.ns[s], err = netns.CreateNamed(p.name(s)); err != nil {
 			return err
 		}
 		if err := p.Do(s, writeSysctls); err != nil {
@@ -255,10 +251,10 @@ func (p *Pair) setup() error {
 	}
 	p.IfindexA, p.IfindexB = a.link.Attrs().Index, b.link.Attrs().Index
 
-	if p.InodeA, err = nsInode(p.NameA); err != nil {
+	if p.InodeA, err = netns.Inode(netns.Named(p.NameA)); err != nil {
 		return err
 	}
-	p.InodeB, err = nsInode(p.NameB)
+	p.InodeB, err = netns.Inode(netns.Named(p.NameB))
 	return err
 }
 
@@ -328,20 +324,6 @@ func ipNet(a netip.Addr, bits int) *net.IPNet {
 	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, a.BitLen())}
 }
 
-// nsInode returns the inode of a named namespace: the number the kernel
-// shows as net:[INODE] and that BPF sees as net->ns.inum.
-func nsInode(name string) (uint32, error) {
-	fi, err := os.Stat(filepath.Join(runDir, name))
-	if err != nil {
-		return 0, fmt.Errorf("stat netns %s: %w", name, err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, fmt.Errorf("stat netns %s: no inode in %T", name, fi.Sys())
-	}
-	return uint32(st.Ino), nil
-}
-
 // close deletes what setup created. The veth needs no step of its own: it is
 // destroyed with its namespaces once the last reference (bind mount, open
 // handle, socket) to them is gone.
@@ -354,7 +336,7 @@ func (p *Pair) close() error {
 		if err := p.ns[s].Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close netns %s: %w", p.name(s), err))
 		}
-		p.ns[s] = netns.None()
+		p.ns[s] = vns.None()
 		if err := netns.DeleteNamed(p.name(s)); err != nil {
 			errs = append(errs, fmt.Errorf("delete netns %s: %w", p.name(s), err))
 		}

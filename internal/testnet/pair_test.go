@@ -9,8 +9,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
 func TestSide(t *testing.T) {
@@ -75,11 +76,7 @@ func threadNamespaces(t *testing.T) map[string]bool {
 
 // nsOfThread returns the inode of the calling thread's network namespace.
 func nsOfThread() (uint32, error) {
-	fi, err := os.Stat("/proc/thread-self/ns/net")
-	if err != nil {
-		return 0, err
-	}
-	return uint32(fi.Sys().(*syscall.Stat_t).Ino), nil
+	return netns.Inode("/proc/thread-self/ns/net")
 }
 
 // inNS checks that the calling thread is in the namespace with inode want.
@@ -100,8 +97,8 @@ func TestPair(t *testing.T) {
 	p := NewPair(t)
 
 	for _, name := range []string{p.NameA, p.NameB} {
-		if _, err := os.Stat(filepath.Join(runDir, name)); err != nil {
-			t.Errorf("netns not visible under %s: %v", runDir, err)
+		if _, err := os.Stat(netns.Named(name)); err != nil {
+			t.Errorf("netns not visible under %s: %v", netns.Dir, err)
 		}
 	}
 	if p.InodeA == p.InodeB {
@@ -167,8 +164,8 @@ func TestPair(t *testing.T) {
 		t.Errorf("Go: %v", err)
 	}
 
-	if err := p.Do(A, func() error { runtime.Goexit(); return nil }); !errors.Is(err, errGoexit) {
-		t.Errorf("Do with Goexit: err = %v, want errGoexit", err)
+	if err := p.Do(A, func() error { runtime.Goexit(); return nil }); !errors.Is(err, netns.ErrGoexit) {
+		t.Errorf("Do with Goexit: err = %v, want netns.ErrGoexit", err)
 	}
 	if err := p.Do(Side(7), func() error { return nil }); err == nil {
 		t.Error("Do on an invalid side: no error")
@@ -187,7 +184,7 @@ func TestPairCleanup(t *testing.T) {
 		names = []string{p.NameA, p.NameB}
 	})
 	for _, name := range names {
-		if _, err := os.Stat(filepath.Join(runDir, name)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(netns.Named(name)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still present after cleanup (stat: %v)", name, err)
 		}
 	}

@@ -1,22 +1,19 @@
 package testnet
 
-import (
-	"os"
-	"testing"
-)
+import "os"
 
 // RequirePrivileged skips t unless the test runs as root, which creating
 // namespaces, veth pairs and ping sockets needs. On CI (CI=true) a missing
 // privilege is a failure instead: there a silently skipped integration test
 // would look like a passing one.
-func RequirePrivileged(t testing.TB) {
+func RequirePrivileged(t T) {
 	t.Helper()
 	requirePrivileged(t, os.Geteuid(), os.Getenv("CI"))
 }
 
 // requirePrivileged is RequirePrivileged with its inputs made explicit so the
 // decision can be unit tested without root.
-func requirePrivileged(t testing.TB, euid int, ci string) {
+func requirePrivileged(t T, euid int, ci string) {
 	t.Helper()
 	if euid == 0 {
 		return

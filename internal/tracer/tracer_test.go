@@ -11,6 +11,7 @@ import (
 
 	"github.com/dropspot/dropspot/internal/filter"
 	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/netns"
 	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/testnet"
 )
@@ -242,7 +243,7 @@ func TestNetnsCreatedLater(t *testing.T) {
 	go tr.Watch(ctx)
 	p := testnet.NewPair(t)
 	deadline := time.Now().Add(5 * time.Second)
-	for !tr.Plan.NetnsHooked("/run/netns/"+p.NameA) || !tr.Plan.NetnsHooked("/run/netns/"+p.NameB) {
+	for !tr.Plan.NetnsHooked(netns.Named(p.NameA)) || !tr.Plan.NetnsHooked(netns.Named(p.NameB)) {
 		if time.Now().After(deadline) {
 			t.Fatal("new namespaces not hooked within 5s")
 		}

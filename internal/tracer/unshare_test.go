@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
+	"github.com/dropspot/dropspot/internal/netns"
 	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/testnet"
 )
@@ -32,8 +32,8 @@ func TestUnshareHelper(t *testing.T) {
 	if os.Getenv(unshareHelperEnv) == "" {
 		return
 	}
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+	ino, err := netns.Inode(netns.Self)
+	if err != nil {
 		t.Fatal(err)
 	}
 	lo, err := netlink.LinkByName("lo")
@@ -43,7 +43,7 @@ func TestUnshareHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("netns %d\n", st.Ino)
+	fmt.Printf("netns %d\n", ino)
 	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

@@ -114,16 +114,15 @@ func (w *window) close() error {
 
 // netnsState marks a namespace hooked (its packets may be admitted) or
 // not.
-func netnsState(m *ebpf.Map, log *slog.Logger) func(ino uint64, hooked bool) {
-	return func(ino uint64, hooked bool) {
-		key := uint32(ino)
+func netnsState(m *ebpf.Map, log *slog.Logger) func(ino uint32, hooked bool) {
+	return func(ino uint32, hooked bool) {
 		if !hooked {
-			if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			if err := m.Delete(ino); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 				log.Debug("forget namespace", "netns", ino, "err", err)
 			}
 			return
 		}
-		if err := m.Update(key, uint32(bpf.DropspotNetnsStateNETNS_READY), ebpf.UpdateAny); err != nil {
+		if err := m.Update(ino, uint32(bpf.DropspotNetnsStateNETNS_READY), ebpf.UpdateAny); err != nil {
 			// The table is full: the namespace's packets stay uncounted
 			// (netns_unhooked), never half counted.
 			log.Warn("cannot mark network namespace hooked", "netns", ino, "err", err)
