@@ -168,7 +168,8 @@ static __always_inline bool netns_admits(const struct window *w, __u32 netns)
  * stack: from a device, or made here. Elsewhere a packet continues the
  * path its entry holds. Loopback is the exception: a packet sent here
  * comes back in at rx.driver still on its path. */
-static __always_inline bool path_continues(const struct skb_path *p, enum stage st, const struct flow_key *key)
+static __always_inline bool path_continues(const struct skb_path *p, enum stage st, const struct flow_key *key,
+					    __u32 segs)
 {
 	/* A packet passes each stage once per namespace: an entry that has
 	 * passed this one already is a freed skb's whose address was reused
@@ -186,6 +187,11 @@ static __always_inline bool path_continues(const struct skb_path *p, enum stage 
 		 * ACK's address reused for a GSO segment). */
 		if (p->last_stage == STAGE_TX_DONE)
 			return false;
+		/* A super-packet split at the device is freed after tx.queue:
+		 * a single segment at its address is one of its (or a later
+		 * one's) segments, not the super-packet going on. */
+		if (st == STAGE_TX_XMIT && p->last_stage == STAGE_TX_QUEUE && p->segs > 1 && segs == 1)
+			return false;
 		return !((p->stages & LOCAL_IN_STAGES) && ((1 << st) & OUTBOUND_STAGES));
 	}
 }
@@ -202,7 +208,7 @@ static __always_inline bool path_admits(__u64 addr, enum stage st, const struct 
 	if (!w)
 		return false;
 	p = bpf_map_lookup_elem(&skb_paths, &addr);
-	if (p && path_continues(p, st, key)) {
+	if (p && path_continues(p, st, key, segs)) {
 		p->stages |= 1 << st;
 		p->last_stage = st;
 		p->generation = w->generation;
