@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -251,7 +252,9 @@ func present(t *testing.T, kind string, ids map[int]bool) []int {
 	return left
 }
 
-// Bad input: a clear message and a non-zero exit, before anything loads.
+// Bad input: a clear message and a non-zero exit, before anything loads:
+// 2 for what the command line alone shows to be wrong, 1 for what is not
+// there.
 func TestBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -261,19 +264,35 @@ func TestBadInput(t *testing.T) {
 		{[]string{}, 2, "Usage"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"watch", "--duration", "soon"}, 2, "invalid argument"},
-		{[]string{"watch", "--proto", "tcpp"}, 1, `unknown protocol "tcpp"`},
-		{[]string{"watch", "--host", "198.18.0"}, 1, "not an IPv4 or IPv6 address"},
+		{[]string{"watch", "--duration", "0s"}, 2, "--duration must be more than 0"},
+		{[]string{"watch", "--duration", "-1s"}, 2, "--duration must be more than 0"},
+		{[]string{"watch", "--interval", "0s"}, 2, "--interval must be more than 0"},
+		{[]string{"watch", "-o", "yaml"}, 2, "want text or json"},
+		{[]string{"watch", "--proto", "tcpp"}, 2, `unknown protocol "tcpp"`},
+		{[]string{"watch", "--host", "198.18.0"}, 2, "not an IPv4 or IPv6 address"},
 		{[]string{"watch", "--port", "70000"}, 2, "invalid argument"},
 		{[]string{"watch", "--netns", "/nonexistent/ns"}, 1, "network namespace"},
 		{[]string{"watch", "--netns", "/etc/hostname"}, 1, "not a namespace file"},
-		{[]string{"watch", "--max-flows", "0"}, 1, "--max-flows"},
-		{[]string{"watch", "--skip-hooks", "uprobe"}, 1, "unknown hook family"},
-		{[]string{"watch", "tcp and port http"}, 1, "column 14"},
-		{[]string{"watch", "tcp", "and", "(udp"}, 1, "column"},
+		{[]string{"watch", "--netns", "x", "--filter-pid", "1"}, 2, "give one"},
+		{[]string{"watch", "--max-flows", "0"}, 2, "--max-flows"},
+		{[]string{"serve", "--max-flows", "0"}, 2, "--max-flows"},
+		{[]string{"serve", "--top-flows", "-1"}, 2, "--top-flows"},
+		{[]string{"watch", "--skip-hooks", "uprobe"}, 2, "unknown hook family"},
+		{[]string{"watch", "tcp and port http"}, 2, "column 14"},
+		{[]string{"watch", "tcp", "and", "(udp"}, 2, "column"},
+		{[]string{"demo", "now"}, 2, `unexpected argument "now"`},
+		{[]string{"doctor", "now"}, 2, `unexpected argument "now"`},
+		{[]string{"report"}, 2, "want one JSON report file"},
+		{[]string{"report", "a.json", "b.json"}, 2, `unexpected argument "b.json"`},
+		{[]string{"report", "/nonexistent/report.json"}, 1, "no such file"},
 	} {
-		cmd := exec.Command(binary, tc.args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		// Bounded: a command line that is wrongly accepted would trace
+		// until stopped.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary, tc.args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -282,18 +301,72 @@ func TestBadInput(t *testing.T) {
 		if code != tc.code || !strings.Contains(stderr.String(), tc.msg) || strings.Contains(stderr.String(), "panic") {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, stderr.String(), tc.code, tc.msg)
 		}
+		if stdout.Len() > 0 {
+			t.Errorf("%v: wrote %q to stdout", tc.args, stdout.String())
+		}
 	}
 }
 
-// Without privilege the error says what is missing.
+// Every command's --help shows how to call it (its arguments), says where
+// its output goes, and exits 0.
+func TestHelpShowsArguments(t *testing.T) {
+	for cmd, want := range map[string][]string{
+		"watch":  {"Usage: dropspot watch [flags] [FILTER]", "FILTER is", "stdout", "CAP_BPF", "--duration"},
+		"serve":  {"Usage: dropspot serve [flags] [FILTER]", "FILTER is", "CAP_BPF", "--listen"},
+		"report": {"Usage: dropspot report [--html] FILE.json", "on stdout", "--html"},
+		"doctor": {"Usage: dropspot doctor", "stdout", "CAP_BPF"},
+		"demo":   {"Usage: dropspot demo", "stdout", "CAP_BPF"},
+	} {
+		out, err := exec.Command(binary, cmd, "--help").Output()
+		if err != nil {
+			t.Errorf("%s --help: %v", cmd, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%s --help does not say %q:\n%s", cmd, w, out)
+			}
+		}
+	}
+}
+
+// The top-level usage lists the commands with their arguments, the
+// descriptions in one column.
+func TestUsageAligned(t *testing.T) {
+	out, _ := exec.Command(binary, "help").Output()
+	col := -1
+	for line := range strings.Lines(string(out)) {
+		if !strings.HasPrefix(line, "  dropspot ") {
+			continue
+		}
+		// The description starts after the widest "dropspot NAME ARGS".
+		i := strings.Index(line, "   ") + 3
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+		if col >= 0 && i != col {
+			t.Errorf("misaligned usage line %q (column %d, others %d)", line, i, col)
+		}
+		col = i
+	}
+	if col < 0 {
+		t.Fatalf("no command lines in the usage:\n%s", out)
+	}
+}
+
+// Without privilege every command that needs it says which capabilities,
+// in one line, and exits 1.
 func TestUnprivileged(t *testing.T) {
 	testnet.RequirePrivileged(t) // to switch to an unprivileged user
-	cmd := exec.Command(binary, "watch", "--duration", "1s")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "not enough privilege") {
-		t.Errorf("unprivileged watch: %v, stderr %q", err, stderr.String())
+	for _, args := range [][]string{{"watch", "--duration", "1s"}, {"serve", "--listen", "127.0.0.1:0"}, {"doctor"}, {"demo"}} {
+		cmd := exec.Command(binary, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		msg := stderr.String()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(msg, "not enough privilege") ||
+			!strings.Contains(msg, "CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN") || strings.Count(msg, "dropspot:") != 1 {
+			t.Errorf("unprivileged %v: %v, stderr %q", args, err, msg)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/dropspot/dropspot/internal/hookplan"
@@ -18,10 +17,9 @@ import (
 // doctor resolves the full hook plan and explains it: what each stage got,
 // and why every better candidate was refused.
 func doctor(args []string, stdout, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("doctor", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("doctor", stdout)
 	verbose := fs.BoolP("verbose", "v", false, "log hook decisions to stderr")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
 	var b strings.Builder

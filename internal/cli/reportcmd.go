@@ -5,22 +5,18 @@ import (
 	"io"
 	"os"
 
-	"github.com/spf13/pflag"
-
 	"github.com/dropspot/dropspot/internal/report"
 )
 
 // reportCmd re-renders a saved JSON report as text or as an HTML page.
 func reportCmd(args []string, stdout, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("report", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	html := fs.Bool("html", false, "write a self-contained HTML page with a per-stage funnel of each flow")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	fs := newFlagSet("report", stdout)
+	html := fs.Bool("html", false, "write a self-contained HTML page with a per-stage funnel of each flow (to stdout)")
+	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "dropspot report: want one JSON report file (from `dropspot watch --json`)")
-		return errUsage
+		return badUsage("want one JSON report file (from `dropspot watch --json`)")
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {

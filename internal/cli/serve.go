@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/spf13/pflag"
 
 	"github.com/dropspot/dropspot/internal/metrics"
 	"github.com/dropspot/dropspot/internal/nsname"
@@ -21,16 +20,15 @@ import (
 // SIGINT, SIGTERM or SIGHUP.
 func serve(args []string, stdout, stderr io.Writer) error {
 	var f traceFlags
-	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", stdout)
 	listen := fs.String("listen", "127.0.0.1:9435", "address for /metrics and /healthz (\":9435\" to expose it)")
 	topFlows := fs.Int("top-flows", 10, "export per-flow series for this many flow directions with the most loss")
 	f.register(fs)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args, -1); err != nil {
 		return err
 	}
 	if *topFlows < 0 || *topFlows > 1000 {
-		return fmt.Errorf("--top-flows must be between 0 and 1000")
+		return badUsage("--top-flows must be between 0 and 1000")
 	}
 	cfg, err := f.tracerConfig(fs.Args(), stderr)
 	if err != nil {

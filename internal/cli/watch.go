@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,11 +77,10 @@ type watchFlags struct {
 	cmd            string
 }
 
-func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
+func parseWatchFlags(args []string, stdout io.Writer) (*watchFlags, error) {
 	f := &watchFlags{}
-	fs := pflag.NewFlagSet("watch", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.DurationVar(&f.duration, "duration", 0, "stop after tracing this long (default: until SIGINT, SIGTERM or SIGHUP)")
+	fs := newFlagSet("watch", stdout)
+	fs.DurationVar(&f.duration, "duration", 0, "stop after tracing this long, > 0 (default: until SIGINT, SIGTERM or SIGHUP)")
 	fs.DurationVar(&f.interval, "interval", time.Second, "live view refresh period (terminal only)")
 	fs.StringVarP(&f.output, "output", "o", "text", "final report format: text or json")
 	fs.BoolVar(&f.json, "json", false, "same as -o json: the JSON report on stdout, and nothing else")
@@ -90,35 +90,34 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, error) {
 	fs.StringVarP(&f.pcap, "write", "w", "", "write dropped packets to this pcapng file (- for stdout), reason and stage as comments")
 	fs.BoolVarP(&f.packetBuffered, "packet-buffered", "U", false, "write each drop to -w FILE and --events at once (default: pipes and terminals at once, files at least every second)")
 	fs.Uint32VarP(&f.snaplen, "snaplen", "s", 128, fmt.Sprintf("bytes of each dropped packet to capture, from its IP header (at most %d)", tracer.MaxSnaplen))
-	fs.Uint64VarP(&f.count, "count", "c", 0, "stop after this many drop events")
+	fs.Uint64VarP(&f.count, "count", "c", 0, "stop after this many drop events (benign frees not counted)")
 	fs.StringVar(&f.cmd, "cmd", "", "run this shell command and trace exactly while it runs")
 	f.register(fs)
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args, -1); err != nil {
 		return nil, err
 	}
 	f.expr = fs.Args()
 	if f.json {
 		f.output = "json"
 	}
-	bad := func(msg string) (*watchFlags, error) {
-		fmt.Fprintf(stderr, "dropspot watch: %s\n", msg)
-		return nil, errUsage
-	}
 	switch {
-	case f.duration < 0 || f.interval <= 0:
-		return bad("--duration must be >= 0 and --interval > 0")
+	case fs.Changed("duration") && f.duration <= 0:
+		// 0 would read as "stop at once" as well as "never": refused.
+		return nil, badUsage("--duration must be more than 0 (leave it out to run until a signal)")
+	case f.interval <= 0:
+		return nil, badUsage("--interval must be more than 0")
 	case f.output != "text" && f.output != "json":
-		return bad(fmt.Sprintf("-o %q: want text or json", f.output))
+		return nil, badUsage("-o %q: want text or json", f.output)
 	case f.events && f.output == "json":
-		return bad("--events and -o json both want stdout; pick one")
+		return nil, badUsage("--events and -o json both want stdout; pick one")
 	case f.pcap == "-" && (f.events || f.output == "json"):
-		return bad("-w - writes pcapng to stdout; it cannot be shared with --events or -o json")
+		return nil, badUsage("-w - writes pcapng to stdout; it cannot be shared with --events or -o json")
 	case f.stack && !f.events:
-		return bad("--stack needs --events")
+		return nil, badUsage("--stack needs --events")
 	case f.snaplen == 0 || f.snaplen > tracer.MaxSnaplen:
-		return bad(fmt.Sprintf("--snaplen must be 1..%d", tracer.MaxSnaplen))
+		return nil, badUsage("--snaplen must be 1..%d", tracer.MaxSnaplen)
 	case f.eventRate == 0:
-		return bad("--events-rate must be at least 1")
+		return nil, badUsage("--events-rate must be at least 1")
 	}
 	return f, nil
 }
@@ -131,58 +130,53 @@ func (f *watchFlags) needEvents() bool { return f.events || f.pcap != "" || f.co
 func (f *watchFlags) stdoutTaken() bool { return f.events || f.pcap == "-" }
 
 // tracerConfig turns the flags and the filter expression (the trailing
-// arguments, as tcpdump takes them) into the tracer's configuration.
+// arguments, as tcpdump takes them) into the tracer's configuration. What
+// the command line alone shows to be wrong is a usage error, found before
+// the namespace flags are looked up.
 func (f *traceFlags) tracerConfig(expr []string, stderr io.Writer) (tracer.Config, error) {
 	cfg := tracer.Config{MaxFlows: f.maxFlows, Log: logger(stderr, f.verbose), Skip: map[hookplan.Kind]bool{}}
-	prog, err := f.filterProgram(strings.Join(expr, " "), stderr)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Filter.Program = prog
-	if cfg.Filter.Netns, cfg.Filter.Ifindex, err = f.scope(); err != nil {
-		return cfg, err
+	if f.maxFlows < 1 || f.maxFlows > tracer.MaxFlows {
+		return cfg, badUsage("--max-flows must be 1..%d", tracer.MaxFlows)
 	}
 	kinds := []hookplan.Kind{hookplan.Fentry, hookplan.Kprobe, hookplan.Tracepoint, hookplan.Netfilter, hookplan.CgroupSKB}
 	for _, s := range f.skipHooks {
-		known := false
-		for _, k := range kinds {
-			if string(k) == s {
-				cfg.Skip[k], known = true, true
-			}
+		if !slices.Contains(kinds, hookplan.Kind(s)) {
+			return cfg, badUsage("--skip-hooks: unknown hook family %q (want fentry, kprobe, tp_btf, netfilter or cgroup_skb)", s)
 		}
-		if !known {
-			return cfg, fmt.Errorf("--skip-hooks: unknown hook family %q", s)
-		}
+		cfg.Skip[hookplan.Kind(s)] = true
 	}
-	if f.maxFlows < 1 {
-		return cfg, fmt.Errorf("--max-flows must be at least 1")
+	prog, err := f.filterProgram(strings.Join(expr, " "), stderr)
+	if err != nil {
+		return cfg, usageError{err}
 	}
-	return cfg, nil
+	cfg.Filter.Program = prog
+	cfg.Filter.Netns, cfg.Filter.Ifindex, err = f.scope()
+	return cfg, err
 }
 
 // scope resolves the namespace and device flags to a netns inode and an
 // ifindex in it (0 = any).
 func (f *traceFlags) scope() (ino, ifindex uint32, err error) {
+	named := 0
+	for _, given := range []bool{f.netns != "", f.filterPID != 0, f.cgroup != ""} {
+		if given {
+			named++
+		}
+	}
+	if named > 1 {
+		return 0, 0, badUsage("--netns, --filter-pid and --filter-cgroup each name a namespace: give one")
+	}
 	path := ""
-	set := 0
-	if f.netns != "" {
-		set++
-		if path, err = netnsPath(f.netns); err != nil {
-			return 0, 0, err
-		}
-	}
-	if f.filterPID != 0 {
-		set++
+	switch {
+	case f.netns != "":
+		path, err = netnsPath(f.netns)
+	case f.filterPID != 0:
 		path = fmt.Sprintf("/proc/%d/ns/net", f.filterPID)
+	case f.cgroup != "":
+		path, err = cgroupNetns(f.cgroup)
 	}
-	if f.cgroup != "" {
-		set++
-		if path, err = cgroupNetns(f.cgroup); err != nil {
-			return 0, 0, err
-		}
-	}
-	if set > 1 {
-		return 0, 0, fmt.Errorf("--netns, --filter-pid and --filter-cgroup each name a namespace: give one")
+	if err != nil {
+		return 0, 0, err
 	}
 	if path != "" {
 		if ino, err = netns.Inode(path); err != nil {
@@ -239,7 +233,7 @@ func (f *traceFlags) filterProgram(expr string, stderr io.Writer) (filter.Progra
 }
 
 func watch(args []string, stdout, stderr io.Writer) error {
-	f, err := parseWatchFlags(args, stderr)
+	f, err := parseWatchFlags(args, stdout)
 	if err != nil {
 		return err
 	}

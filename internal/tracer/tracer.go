@@ -18,8 +18,12 @@ import (
 	"github.com/dropspot/dropspot/internal/kallsyms"
 )
 
-// DefaultMaxFlows is the flow table size when none is given.
-const DefaultMaxFlows = 65536
+// DefaultMaxFlows is the flow table size when none is given; MaxFlows the
+// largest allowed.
+const (
+	DefaultMaxFlows = 65536
+	MaxFlows        = 1 << 24
+)
 
 // Config is what a run counts and how much memory it may use.
 type Config struct {
@@ -54,8 +58,8 @@ func Start(cfg Config) (*Tracer, error) {
 	if cfg.MaxFlows == 0 {
 		cfg.MaxFlows = DefaultMaxFlows
 	}
-	if cfg.MaxFlows < 1 || cfg.MaxFlows > 1<<24 {
-		return nil, fmt.Errorf("max flows %d out of range 1..%d", cfg.MaxFlows, 1<<24)
+	if cfg.MaxFlows < 1 || cfg.MaxFlows > MaxFlows {
+		return nil, fmt.Errorf("max flows %d out of range 1..%d", cfg.MaxFlows, MaxFlows)
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, privilegeError(err)
