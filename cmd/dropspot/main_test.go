@@ -307,6 +307,34 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// `report` refuses anything that is not a saved report, saying in one line
+// what it got, with exit code 1.
+func TestReportRefusesNonReports(t *testing.T) {
+	dir := t.TempDir()
+	for content, want := range map[string]string{
+		"{}\n": "an empty JSON object",
+		"":     "the file is empty",
+		`{"time":"2026-01-01T00:00:00Z","netns":1,"ifindex":0,"packets":1,"drop":{"reason":"NO_SOCKET"}}` + "\n" +
+			`{"time":"2026-01-01T00:00:01Z","netns":1,"ifindex":0,"packets":1,"drop":{"reason":"NO_SOCKET"}}` + "\n": "a --events stream",
+		"<html></html>": "not JSON",
+		"[1, 2]":        "a JSON array",
+		`{"flows":[],"hooks":[{"stage":"rx.core","hook":"tp_btf/netif_receive_skb"}]}{}`: "followed by more data",
+	} {
+		file := filepath.Join(dir, "input.json")
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(binary, "report", file)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), want) || strings.Count(stderr.String(), "\n") != 1 || stdout.Len() > 0 {
+			t.Errorf("report of %q: %v, stdout %q, stderr %q; want exit 1 and one line saying %q", content, err, stdout.String(), stderr.String(), want)
+		}
+	}
+}
+
 // Every command's --help shows how to call it (its arguments), says where
 // its output goes, and exits 0.
 func TestHelpShowsArguments(t *testing.T) {

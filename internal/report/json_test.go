@@ -173,7 +173,7 @@ func TestMarshalReadFlow(t *testing.T) {
 	if err := json.Unmarshal(saved, &decoded); err != nil {
 		t.Fatal(err)
 	}
-	r, err := ReadJSON(bytes.NewReader([]byte(`{"flows":[` + string(saved) + `]}`)))
+	r, err := ReadJSON(bytes.NewReader([]byte(`{"flows":[` + string(saved) + `],"hooks":[{"stage":"ip.rcv","hook":"h"}]}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
