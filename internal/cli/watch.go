@@ -340,12 +340,12 @@ func watch(args []string, stdout, stderr io.Writer) error {
 // showUntil refreshes the live view on a terminal until ctx ends; elsewhere
 // it only waits.
 func (f *watchFlags) showUntil(ctx context.Context, stdout io.Writer, build func() (*report.Report, error)) error {
-	rows, ok := terminalRows(stdout)
+	rows, cols, ok := terminalSize(stdout)
 	if !ok || f.output != "text" || f.stdoutTaken() {
 		<-ctx.Done()
 		return nil
 	}
-	live := report.NewLive(stdout, rows)
+	live := report.NewLive(stdout, rows, cols)
 	tick := time.NewTicker(f.interval)
 	defer tick.Stop()
 	for {
@@ -357,6 +357,9 @@ func (f *watchFlags) showUntil(ctx context.Context, stdout io.Writer, build func
 			r, err := build()
 			if err != nil {
 				return err
+			}
+			if rows, cols, ok := terminalSize(stdout); ok {
+				live.Resize(rows, cols) // the window may have been resized
 			}
 			live.Frame(r, now)
 		}
@@ -400,17 +403,17 @@ func loadNamer(log *slog.Logger) report.Namer {
 	return n
 }
 
-// terminalRows reports whether w is a terminal, and its height.
-func terminalRows(w io.Writer) (int, bool) {
+// terminalSize reports whether w is a terminal, and its rows and columns.
+func terminalSize(w io.Writer) (rows, cols int, ok bool) {
 	f, ok := w.(*os.File)
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
 	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
-	return int(ws.Row), true
+	return int(ws.Row), int(ws.Col), true
 }
 
 // widenPipe raises the buffer of a pipe dropspot writes to from 64 KiB to

@@ -5,56 +5,96 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/dropspot/dropspot/internal/stage"
 )
 
 // Live redraws the current report on a terminal, rates included.
 type Live struct {
-	w      io.Writer
-	rows   int
-	last   map[string]uint64 // packets per stage at the previous frame
-	lastAt time.Time
+	w          io.Writer
+	rows, cols int
+	last       map[string]uint64 // packets per stage (and drops) at the previous frame
+	lastAt     time.Time
 }
 
-// NewLive draws on w, a terminal of the given height.
-func NewLive(w io.Writer, rows int) *Live {
-	return &Live{w: w, rows: rows}
+// NewLive draws on w, a terminal of the given size.
+func NewLive(w io.Writer, rows, cols int) *Live {
+	return &Live{w: w, rows: rows, cols: cols}
 }
 
-// Frame draws one screen: totals with rates per second, then the flows
-// with the most loss that fit.
+// Resize sets the terminal's size for the next frames.
+func (l *Live) Resize(rows, cols int) { l.rows, l.cols = rows, cols }
+
+// dropsKey is where last keeps the drop count.
+var dropsKey = stage.Drops.String()
+
+// Frame draws one screen that fits the terminal: totals with rates per
+// second (the report's own), then as many of the flows with the most loss
+// as fit, each line broken to the terminal's width.
 func (l *Live) Frame(r *Report, now time.Time) error {
-	var b strings.Builder
-	b.WriteString("\x1b[H\x1b[2J") // home, clear
+	drops, benign := r.DropTotals()
+	counts := map[string]uint64{dropsKey: drops}
+	for name, t := range r.Totals {
+		counts[name] = t.Packets
+	}
+	rate := func(name string) string {
+		per := 0.0
+		if dt := now.Sub(l.lastAt).Seconds(); l.last != nil && dt > 0 {
+			per = float64(counts[name]-l.last[name]) / dt
+		}
+		return fmt.Sprintf("%s %d (%.0f/s)", name, counts[name], per)
+	}
 	o := r.Overflow
-	fmt.Fprintf(&b, "dropspot watch  %s elapsed  %d flow directions  evicted %d  unparsed %d  drops unrecorded %d  events lost %d\n",
-		time.Duration(r.DurationSeconds*float64(time.Second)).Truncate(time.Second),
-		len(r.Flows), o.EvictedFlows, o.Unparsed, o.DropsUnrecorded, o.EventsLost)
+	head := []string{"dropspot watch", fmt.Sprintf("%s elapsed", time.Duration(r.DurationSeconds*float64(time.Second)).Truncate(time.Second)),
+		fmt.Sprintf("%d flow directions", len(r.Flows)), rate(dropsKey), fmt.Sprintf("benign %d", benign),
+		fmt.Sprintf("evicted %d", o.EvictedFlows), fmt.Sprintf("unparsed %d", o.Unparsed),
+		fmt.Sprintf("drops unrecorded %d", o.DropsUnrecorded), fmt.Sprintf("events lost %d", o.EventsLost)}
 	var rates []string
 	for _, h := range r.Hooks {
-		n := r.Totals[h.Stage].Packets
-		rate := 0.0
-		if dt := now.Sub(l.lastAt).Seconds(); l.last != nil && dt > 0 {
-			rate = float64(n-l.last[h.Stage]) / dt
+		if _, ok := r.Totals[h.Stage]; ok {
+			rates = append(rates, rate(h.Stage))
 		}
-		rates = append(rates, fmt.Sprintf("%s %d (%.0f/s)", h.Stage, n, rate))
 	}
-	b.WriteString(wrap(rates, "  ", 100))
-	l.last = map[string]uint64{}
-	for _, h := range r.Hooks {
-		l.last[h.Stage] = r.Totals[h.Stage].Packets
-	}
-	l.lastAt = now
+	l.last, l.lastAt = counts, now
 
-	// Each flow block takes up to four lines.
-	fit := max(1, (l.rows-6)/4)
-	var text strings.Builder
-	WriteText(&text, r, TextOptions{MaxFlows: fit})
-	lines := strings.SplitN(text.String(), "\n", 3)
-	if len(lines) == 3 {
-		b.WriteString(highlight(lines[2]))
+	screen := append(fitItems(head, l.cols), fitItems(rates, l.cols)...)
+	for _, u := range o.UnparsedDrops {
+		screen = append(screen, l.fit(appendUnparsedText(nil, u))...)
 	}
-	_, err := io.WriteString(l.w, b.String())
+	shown := 0
+	for i := range r.Flows {
+		block := append([]string{""}, l.fit(appendFlowText(nil, &r.Flows[i]))...)
+		// The last row is kept for the line saying what did not fit.
+		if len(screen)+len(block) > l.rows-1 {
+			break
+		}
+		screen = append(screen, block...)
+		shown++
+	}
+	if shown < len(r.Flows) {
+		screen = append(screen, "", fmt.Sprintf("... %d more flow directions not shown", len(r.Flows)-shown))
+	}
+	if len(screen) > l.rows {
+		screen = screen[:l.rows]
+	}
+	_, err := io.WriteString(l.w, "\x1b[H\x1b[2J"+strings.Join(screen, "\n")+"\n") // home, clear
 	return err
+}
+
+// fit breaks text into lines that fit the terminal, each coloured as the
+// line it came of.
+func (l *Live) fit(text []byte) []string {
+	var out []string
+	for _, line := range strings.Split(strings.TrimSuffix(string(text), "\n"), "\n") {
+		colour := highlight(line)
+		for _, part := range fitLine(line, l.cols) {
+			if colour != "" {
+				part = colour + part + reset
+			}
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 // Terminal colours: drops red, losses yellow.
@@ -64,35 +104,13 @@ const (
 	reset  = "\x1b[0m"
 )
 
-// highlight colours the lines that tell of drops and losses.
-func highlight(text string) string {
-	lines := strings.Split(text, "\n")
-	for i, l := range lines {
-		switch {
-		case strings.Contains(l, "✗"):
-			lines[i] = red + l + reset
-		case strings.HasPrefix(strings.TrimSpace(l), "lost between"):
-			lines[i] = yellow + l + reset
-		}
+// highlight is the colour of a line that tells of drops or losses.
+func highlight(line string) string {
+	switch {
+	case strings.Contains(line, "✗"):
+		return red
+	case strings.HasPrefix(strings.TrimSpace(line), "lost between"):
+		return yellow
 	}
-	return strings.Join(lines, "\n")
-}
-
-// wrap joins items into lines no longer than width.
-func wrap(items []string, sep string, width int) string {
-	var b strings.Builder
-	line := 0
-	for i, it := range items {
-		if i > 0 && line+len(sep)+len(it) > width {
-			b.WriteString("\n")
-			line = 0
-		} else if i > 0 {
-			b.WriteString(sep)
-			line += len(sep)
-		}
-		b.WriteString(it)
-		line += len(it)
-	}
-	b.WriteString("\n")
-	return b.String()
+	return ""
 }

@@ -148,3 +148,20 @@ type StageTotal struct {
 	NotIP     uint64 `json:"not_ip"`
 	Malformed uint64 `json:"malformed"`
 }
+
+// DropTotals adds up the report's drops (of flows, and of packets in no
+// flow) and, apart, its benign frees.
+func (r *Report) DropTotals() (drops, benign uint64) {
+	for i := range r.Flows {
+		for _, d := range r.Flows[i].Drops {
+			drops += d.Count
+		}
+		for _, d := range r.Flows[i].Benign {
+			benign += d.Count
+		}
+	}
+	for _, u := range r.Overflow.UnparsedDrops {
+		drops += u.Count
+	}
+	return drops, benign
+}

@@ -30,7 +30,7 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched, o.DropsUnrecorded, o.DropsEvicted, o.EventsLost, o.EventsThrottled,
 		o.InFlight, o.InFlightAtStart, o.NetnsUnhooked, o.DropsOutsideWindow, o.NetnsNewsLost)
 	for _, u := range o.UnparsedDrops {
-		fmt.Fprintf(bw, "  drop of %s packets ✗ %s at %s: %d\n", strings.ReplaceAll(u.Kind, "_", "-"), u.Reason, u.Location, u.Count)
+		bw.Write(appendUnparsedText(bw.AvailableBuffer(), u))
 	}
 	shown := r.Flows
 	if opt.LossyOnly {
@@ -78,7 +78,7 @@ func appendFlowText(b []byte, f *Flow) []byte {
 		if i == 0 {
 			b = append(b, "  "...)
 		} else {
-			b = append(b, " → "...)
+			b = append(b, funnelSep...)
 		}
 		b = append(b, s.String()...)
 		b = append(b, ' ')
@@ -103,6 +103,11 @@ func appendFlowText(b []byte, f *Flow) []byte {
 		b = appendDropText(b, d, "○ benign")
 	}
 	return b
+}
+
+// appendUnparsedText appends the line of drops of packets in no flow.
+func appendUnparsedText(b []byte, u UnparsedDrop) []byte {
+	return fmt.Appendf(b, "  drop of %s packets ✗ %s at %s: %d\n", strings.ReplaceAll(u.Kind, "_", "-"), u.Reason, u.Location, u.Count)
 }
 
 // appendDropText appends a drop's lines, marked as a loss (✗) or benign.
