@@ -207,7 +207,7 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 	key.ifindex = skb->dev ? skb->dev->ifindex : 0;
 	key.stage = STAGE_NONE;
 	if (v == VERDICT_NOT_IP || v == VERDICT_MALFORMED) {
-		if (!window_admits_untracked(0))
+		if (!unparsed_match(skb) || !window_admits_untracked(0))
 			return;
 		__builtin_memset(&key.flow, 0, sizeof(key.flow));
 		key.kind = v == VERDICT_NOT_IP ? DROP_NOT_IP : DROP_MALFORMED;

@@ -12,7 +12,7 @@
 
 struct selftest_result {
 	enum parse_result ret;
-	__u32 matched; /* the filter (CFG) passes the parsed packet */
+	__u32 matched; /* the filter (CFG) passes the packet, parsed or not */
 	struct flow_key key;
 	struct pkt_meta meta;
 };
@@ -31,7 +31,7 @@ static __always_inline int selftest(struct __sk_buff *ctx, enum l3_at at)
 	__u32 zero = 0;
 
 	r.ret = parse_skb(true, skb, at, &r.key, &r.meta);
-	r.matched = r.ret == PARSE_OK && filter_match(&r.key);
+	r.matched = r.ret == PARSE_OK ? filter_match(&r.key) : unparsed_match(skb);
 	bpf_map_update_elem(&parse_results, &zero, &r, BPF_ANY);
 	return 0;
 }

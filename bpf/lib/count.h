@@ -83,6 +83,19 @@ static __always_inline bool filter_match(const struct flow_key *k)
 	return false;
 }
 
+/* unparsed_match is the filter for a frame that parsed into no flow (not
+ * IP, or a malformed IP header): the namespace and device as for a flow,
+ * and the expression as it holds with none of the fields predicates test
+ * (match_unparsed, worked out by filter.Program.MatchUnparsed). */
+static __always_inline bool unparsed_match(struct sk_buff *skb)
+{
+	if (!CFG.match_unparsed)
+		return false;
+	if (CFG.filter_netns && skb_netns(true, skb) != CFG.filter_netns)
+		return false;
+	return !CFG.filter_ifindex || (skb->dev && skb->dev->ifindex == CFG.filter_ifindex);
+}
+
 static __always_inline struct stage_totals *stage_totals(enum stage st)
 {
 	return bpf_map_lookup_elem(&totals, &st);

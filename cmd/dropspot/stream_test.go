@@ -24,9 +24,8 @@ import (
 )
 
 // closedPortFilter selects the datagrams UDPToClosedPort (and the shell
-// loop below) send to the pair's B side. Drops no filter can exclude
-// (non-IP and malformed frames, as other tests make them) still pass, so
-// the checks count only packets toClosedPort accepts.
+// loop below) send to the pair's B side. The checks still count only
+// packets toClosedPort accepts: other tests send to port 9 too.
 func closedPortFilter(p *testnet.Pair) string {
 	return fmt.Sprintf("udp and dst host %s and dst port 9", p.B4)
 }

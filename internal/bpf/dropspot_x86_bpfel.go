@@ -39,10 +39,11 @@ type DropspotConfig struct {
 			Mask   [4]uint32
 		}
 	}
-	EventsRate  uint32
-	EventsStack uint8
-	Pad         [3]uint8
-	Snaplen     uint32
+	EventsRate    uint32
+	EventsStack   uint8
+	MatchUnparsed uint8
+	Pad           [2]uint8
+	Snaplen       uint32
 }
 
 type DropspotCounter uint32

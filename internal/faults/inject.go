@@ -79,8 +79,7 @@ func (in *Injector) Send(p Packet, n int) error {
 	if !p.Dst.Addr().Unmap().Is4() {
 		proto = ethPIPv6
 	}
-	sa := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: in.ifindex, Halen: uint8(len(mac))}
-	copy(sa.Addr[:], mac)
+	sa := in.linkAddr(proto, mac)
 	for i := range n {
 		if p.Fragment != 0 && i > 0 {
 			p.Fragment++
@@ -93,6 +92,30 @@ func (in *Injector) Send(p Packet, n int) error {
 		}
 	}
 	return nil
+}
+
+// SendFrames writes n copies of an Ethernet frame of the given EtherType
+// and payload to the link's broadcast address: frames that are not IP
+// (the receiver has no handler for an unknown EtherType and drops them),
+// or that claim to be IP and are not (its IP receive drops them).
+func (in *Injector) SendFrames(etherType uint16, payload []byte, n int) error {
+	if n < 1 || n > maxInject {
+		return fmt.Errorf("faults: inject %d frames: want 1..%d", n, maxInject)
+	}
+	sa := in.linkAddr(etherType, net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	for i := range n {
+		if err := unix.Sendto(in.fd, payload, 0, sa); err != nil {
+			return fmt.Errorf("faults: inject frame %d of %d onto %s: %w", i+1, n, in.ifname, err)
+		}
+	}
+	return nil
+}
+
+// linkAddr is where the socket sends a frame of an EtherType to.
+func (in *Injector) linkAddr(etherType uint16, mac net.HardwareAddr) *unix.SockaddrLinklayer {
+	sa := &unix.SockaddrLinklayer{Protocol: htons(etherType), Ifindex: in.ifindex, Halen: uint8(len(mac))}
+	copy(sa.Addr[:], mac)
+	return sa
 }
 
 // nextHop finds the link address of the first hop towards dst: dst

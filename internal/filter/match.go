@@ -1,6 +1,9 @@
 package filter
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 // Packet is what the BPF side knows of a packet when it applies the
 // filter: the fields of the flow key.
@@ -20,6 +23,24 @@ func (p Program) Match(pkt Packet) bool {
 	}
 	for _, r := range p {
 		if r.match(pkt) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchUnparsed reports whether the program passes a frame that parsed
+// into no flow (not IP, or a malformed IP header): it has none of the
+// fields predicates test, so each is false and its negation true ("not
+// tcp" passes it, "udp" or "host X" does not). An empty program passes
+// it, as it passes everything. The BPF side reads the answer from its
+// configuration (match_unparsed).
+func (p Program) MatchUnparsed() bool {
+	if len(p) == 0 {
+		return true
+	}
+	for _, r := range p {
+		if !slices.ContainsFunc(r, func(pred Pred) bool { return !pred.Negate }) {
 			return true
 		}
 	}

@@ -175,3 +175,29 @@ func TestMatchFamilyFirst(t *testing.T) {
 		t.Errorf("%q matches an IPv6 packet: %+v", prog, p)
 	}
 }
+
+// A frame that parsed into no flow has none of the fields predicates test:
+// only what holds by negation passes it.
+func TestMatchUnparsed(t *testing.T) {
+	for expr, want := range map[string]bool{
+		"":                           true,
+		"udp":                        false,
+		"ip or ip6":                  false,
+		"host 198.18.0.1":            false,
+		"not tcp":                    true,
+		"not host 198.18.0.1":        true,
+		"udp and port 53":            false,
+		"udp or not port 53":         true,
+		"not udp and not ip6":        true,
+		"not udp and net 10.0.0.0/8": false,
+		"proto 0":                    false,
+	} {
+		prog, err := Compile(expr)
+		if err != nil {
+			t.Fatalf("%q: %v", expr, err)
+		}
+		if got := prog.MatchUnparsed(); got != want {
+			t.Errorf("%q passes a frame that is not IP: %v, want %v", expr, got, want)
+		}
+	}
+}

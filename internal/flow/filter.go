@@ -19,6 +19,9 @@ type Filter struct {
 // Config is the filter as the BPF programs read it.
 func (f Filter) Config() bpf.DropspotConfig {
 	cfg := bpf.DropspotConfig{FilterNetns: f.Netns, FilterIfindex: f.Ifindex, Nrules: uint32(len(f.Program))}
+	if f.Program.MatchUnparsed() {
+		cfg.MatchUnparsed = 1
+	}
 	for i, rule := range f.Program {
 		cfg.Rules[i].Npreds = uint32(len(rule))
 		for j, p := range rule {

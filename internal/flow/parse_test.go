@@ -188,7 +188,8 @@ func TestParser(t *testing.T) {
 }
 
 // The kernel evaluates a compiled filter exactly as the Go definition
-// (filter.Program.Match) does, on every packet shape of the parser test.
+// (filter.Program.Match, MatchUnparsed) does, on every packet shape of the
+// parser test, frames that are not IP or not well-formed IP included.
 func TestKernelFilterMatchesGo(t *testing.T) {
 	testnet.RequirePrivileged(t)
 	frames := map[string][]byte{
@@ -197,6 +198,10 @@ func TestKernelFilterMatchesGo(t *testing.T) {
 		"icmp4": frame(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 53}),
 		"udp6":  frame(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP), udp(1000, 443), gopacket.Payload([]byte{1})),
 		"icmp6": frame(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, &layers.ICMPv6Echo{Identifier: 443}),
+		"arp": frame(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+			HwAddressSize: 6, ProtAddressSize: 4, Operation: 1, SourceHwAddress: srcMAC, SourceProtAddress: v4a,
+			DstHwAddress: dstMAC, DstProtAddress: v4b}),
+		"malformed": append(frame(t, eth(layers.EthernetTypeIPv4)), 0x45, 0, 0, 40, 0, 0),
 	}
 	exprs := []string{
 		"", "udp", "tcp or icmp", "not udp", "ip6", "ip and not icmp",
@@ -205,6 +210,7 @@ func TestKernelFilterMatchesGo(t *testing.T) {
 		"host 2001:db8:7::2", "net 2001:db8::/32 and udp", "not host 198.18.7.1",
 		"(tcp and src port 443) or (udp and dst portrange 50-60) or icmp6",
 		"proto 1", "ip6 proto 58", "not (udp or tcp) and net 198.18.7.0/24",
+		"not tcp", "not ip and not ip6", "udp or not port 53", "proto 0", "not proto 0",
 	}
 	spec, err := bpf.LoadDropspot()
 	if err != nil {
@@ -234,6 +240,9 @@ func TestKernelFilterMatchesGo(t *testing.T) {
 				fam = 6
 			}
 			want := prog.Match(filter.Packet{Family: fam, Proto: k.Proto, Src: k.Src, Dst: k.Dst, Sport: k.Sport, Dport: k.Dport})
+			if r.Ret != bpf.DropspotParseResultPARSE_OK {
+				want = prog.MatchUnparsed()
+			}
 			if got := r.Matched == 1; got != want {
 				t.Errorf("filter %q on %s: kernel says %v, Go says %v", expr, name, got, want)
 			}
