@@ -106,3 +106,33 @@ func TestUnparsedDropsWithoutFilter(t *testing.T) {
 		}
 	}
 }
+
+// While processes come and go in namespaces of their own (as containers
+// do), stderr carries the ready line and nothing else: a namespace gone
+// between the scan and the attach is no error, and with --netns no other
+// namespace is worth a line. Before, such races printed warnings between
+// the lines of the report.
+func TestQuietWhileNamespacesComeAndGo(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	p := testnet.NewPair(t)
+	for _, args := range [][]string{{"--json"}, {"--netns", p.NameB}} {
+		cmd, stdout, stderr := startWatch(t, append(args, "--duration", "3s")...)
+		// Short-lived namespaces until dropspot has reported (bounded).
+		churn := exec.Command("bash", "-c", "for i in $(seq 600); do unshare -n sleep 0.005; done")
+		if err := churn.Start(); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		churn.Process.Kill()
+		churn.Wait()
+		if err != nil {
+			t.Fatalf("watch %v: %v\n%s", args, err, stderr.String())
+		}
+		if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "dropspot: ready:") {
+			t.Errorf("watch %v: stderr has more than the ready line:\n%s", args, stderr.String())
+		}
+		if !strings.HasPrefix(stdout.String(), "{") && !strings.HasPrefix(stdout.String(), "dropspot: ") {
+			t.Errorf("watch %v: stdout does not start with the report:\n%.200s", args, stdout.String())
+		}
+	}
+}

@@ -277,7 +277,8 @@ func watch(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, finish := context.WithCancel(ctx)
 	defer finish()
-	go t.Watch(ctx)
+	watching := make(chan struct{})
+	go func() { t.Watch(ctx); close(watching) }()
 	var (
 		events  *tracer.EventStream
 		written *eventWriter
@@ -311,6 +312,9 @@ func watch(args []string, stdout, stderr io.Writer) error {
 	if err := f.showUntil(ctx, stdout, build); err != nil {
 		return err
 	}
+	// The namespace watcher has said all it will (on stderr): nothing of
+	// it may come between the lines of the report.
+	<-watching
 	// Stop in the order that loses nothing: the command is over; admission
 	// ends and the packets already admitted finish their path; every event
 	// the kernel made is written; the files are complete; then the counts

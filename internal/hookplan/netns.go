@@ -27,10 +27,17 @@ type NetnsWatcher struct {
 	// onChange hears of each namespace hooked (true) or let go (false):
 	// the counting window admits packets only in hooked ones.
 	onChange func(ino uint32, hooked bool)
-	wake     chan struct{}
+	// scope is the namespace the run counts (0: every one): one outside
+	// it that cannot be hooked is none of the user's concern.
+	scope uint32
+	// scan lists the namespaces on the host, by inode (netns.Paths).
+	scan func() map[uint32]string
+	wake chan struct{}
 
-	mu    sync.Mutex
-	links map[uint32]*nsLinks // by namespace inode
+	mu     sync.Mutex
+	links  map[uint32]*nsLinks // by namespace inode
+	warned map[uint32]bool     // said to be unhookable: once a run each
+	closed bool                // the probes' programs may be closed
 }
 
 // nsLinks are the links made in one namespace. The cookie tells that
@@ -47,13 +54,14 @@ func (n *nsLinks) close() {
 	}
 }
 
-// NewNetnsWatcher returns a watcher for the given probes; call Sync.
-func NewNetnsWatcher(probes []*nfProbe, log *slog.Logger, onChange func(ino uint32, hooked bool)) *NetnsWatcher {
+// newNetnsWatcher returns a watcher for the given probes, for a run that
+// counts the namespace scope (0: all); call Sync.
+func newNetnsWatcher(probes []*nfProbe, log *slog.Logger, onChange func(ino uint32, hooked bool), scope uint32) *NetnsWatcher {
 	if onChange == nil {
 		onChange = func(uint32, bool) {}
 	}
-	return &NetnsWatcher{probes: probes, log: log, onChange: onChange, wake: make(chan struct{}, 1),
-		links: map[uint32]*nsLinks{}}
+	return &NetnsWatcher{probes: probes, log: log, onChange: onChange, scope: scope, scan: netns.Paths,
+		wake: make(chan struct{}, 1), links: map[uint32]*nsLinks{}, warned: map[uint32]bool{}}
 }
 
 // Wake makes Run sync now: the kernel saw a packet of a namespace that is
@@ -89,15 +97,19 @@ func (w *NetnsWatcher) Has(path string) bool {
 }
 
 // Sync attaches to namespaces not yet hooked and drops the links of those
-// gone. It fails only if the tool's own namespace cannot be hooked.
+// gone. It fails only if the tool's own namespace cannot be hooked. After
+// Close it does nothing.
 func (w *NetnsWatcher) Sync() error {
-	found := netns.Paths()
+	found := w.scan()
 	self, err := netns.Inode(netns.Self)
 	if err != nil {
 		return fmt.Errorf("own network namespace: %w", err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
 	for ino, path := range found {
 		if old, ok := w.links[ino]; ok {
 			cookie, err := netns.Cookie(path)
@@ -112,8 +124,7 @@ func (w *NetnsWatcher) Sync() error {
 			if ino == self {
 				return err
 			}
-			// The namespace may be gone already; say so and go on.
-			w.log.Warn("cannot hook network namespace", "netns", ino, "path", path, "err", err)
+			w.cannotHook(ino, path, err)
 			continue
 		}
 		w.links[ino] = hooked
@@ -128,6 +139,22 @@ func (w *NetnsWatcher) Sync() error {
 		w.log.Debug("network namespace gone", "netns", ino)
 	}
 	return nil
+}
+
+// cannotHook tells of a namespace whose hooks could not be attached: once a
+// run, and only if the run counts it and it is (still) one. A process that
+// exits between the scan and the attach takes its namespace along, and
+// `ip netns add` and `del` leave a plain file under /run/netns for a
+// moment: no error. The caller holds mu.
+func (w *NetnsWatcher) cannotHook(ino uint32, path string, err error) {
+	now, ierr := netns.Inode(path) // fails for what is no namespace
+	gone := ierr != nil || now != ino
+	if gone || w.warned[ino] || w.scope != 0 && ino != w.scope {
+		w.log.Debug("network namespace not hooked", "netns", ino, "path", path, "gone", gone, "err", err)
+		return
+	}
+	w.warned[ino] = true
+	w.log.Warn("cannot hook network namespace: its packets are not counted", "netns", ino, "path", path, "err", err)
 }
 
 // drop closes a namespace's links; the caller holds mu.
@@ -167,6 +194,7 @@ func (w *NetnsWatcher) Run(ctx context.Context) {
 	}
 	tick := time.NewTicker(rescanPeriod)
 	defer tick.Stop()
+	warned := false // of the own namespace, once a run
 	for {
 		select {
 		case <-ctx.Done():
@@ -175,16 +203,19 @@ func (w *NetnsWatcher) Run(ctx context.Context) {
 		case <-events:
 		case <-w.wake:
 		}
-		if err := w.Sync(); err != nil {
-			w.log.Warn("namespace rescan", "err", err)
+		if err := w.Sync(); err != nil && !warned {
+			warned = true
+			w.log.Warn("cannot hook dropspot's own network namespace again", "err", err)
 		}
 	}
 }
 
-// Close detaches from every namespace.
+// Close detaches from every namespace, for good: the probes' programs
+// are closed next.
 func (w *NetnsWatcher) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.closed = true
 	for ino, hooked := range w.links {
 		w.drop(ino, hooked)
 	}

@@ -47,6 +47,9 @@ type Options struct {
 	// OnNetns hears of each namespace whose per-namespace hooks are all
 	// attached (true) or detached (false).
 	OnNetns func(ino uint32, hooked bool)
+	// Netns is the namespace the run counts (its inode; 0: all): a
+	// namespace outside it that cannot be hooked is not worth a warning.
+	Netns uint32
 }
 
 type resolver struct {
@@ -117,7 +120,7 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 		return nil, fmt.Errorf("no hook could be attached for any stage (run `dropspot doctor` for the reasons)")
 	}
 	if len(nfProbes) > 0 {
-		p.netns = NewNetnsWatcher(nfProbes, log, opts.OnNetns)
+		p.netns = newNetnsWatcher(nfProbes, log, opts.OnNetns, opts.Netns)
 		if err := p.netns.Sync(); err != nil {
 			p.Close()
 			return nil, err

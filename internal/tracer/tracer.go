@@ -95,7 +95,7 @@ func Start(cfg Config) (*Tracer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	plan, err := hookplan.Resolve(spec, maps.Maps, hookplan.Options{Skip: cfg.Skip, Log: cfg.Log, Symbols: cfg.Symbols,
-		OnNetns: netnsState(maps.Maps[bpf.DropspotMapNetnsStates], log)})
+		OnNetns: netnsState(maps.Maps[bpf.DropspotMapNetnsStates], log), Netns: cfg.Filter.Netns})
 	if err != nil {
 		maps.Close()
 		return nil, privilegeError(err)
