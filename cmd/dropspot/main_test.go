@@ -398,3 +398,28 @@ func TestUnprivileged(t *testing.T) {
 		}
 	}
 }
+
+// doctor says why a hook family is refused once, in the user's words, not
+// at every stage, and passes on no library hint that does not apply (the
+// MEMLOCK one: dropspot lifts the limit before loading).
+func TestDoctorNamesCausesOnce(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	raw, err := exec.Command(binary, "doctor").Output()
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s", err, raw)
+	}
+	out := string(raw)
+	if strings.Contains(out, "MEMLOCK") {
+		t.Errorf("doctor passes on the MEMLOCK hint:\n%s", out)
+	}
+	for family, cause := range map[string]string{"fentry": "the kernel refuses BPF trampolines", "kprobe": "kprobes are compiled out"} {
+		// Refused as a whole: no stage lists its candidates, one line says why.
+		refused := !strings.Contains(out, "rejected "+family+"/") && !strings.Contains(out, " "+family+"/")
+		if n := strings.Count(out, cause); refused && n != 1 || !refused && n != 0 {
+			t.Errorf("%s refused as a whole: %v, yet %q said %d times:\n%s", family, refused, cause, n, out)
+		}
+		if family == "kprobe" && strings.Contains(out, "kprobe PMU:   no") && !refused {
+			t.Errorf("no kprobes on this kernel, yet doctor lists kprobe candidates per stage:\n%s", out)
+		}
+	}
+}

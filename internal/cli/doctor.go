@@ -45,6 +45,14 @@ func doctor(args []string, stdout, stderr io.Writer) error {
 	}
 	defer t.Close()
 	fmt.Fprintf(&b, "netns hooked: %d (netfilter links are per namespace)\n\n", t.Plan.Namespaces())
+	if len(t.Plan.Refused) > 0 {
+		// Once per family: it would be the same words at every stage.
+		b.WriteString("hook families refused on this kernel (no stage tries them):\n")
+		for _, r := range t.Plan.Refused {
+			fmt.Fprintf(&b, "  %-10s  %s\n", r.Kind, r.Reason)
+		}
+		b.WriteString("\n")
+	}
 	for _, s := range append(stage.All(), stage.Drops) {
 		chosen := "UNAVAILABLE"
 		for _, h := range t.Plan.Hooks {
@@ -54,7 +62,7 @@ func doctor(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(&b, "%-15s %s\n", s, chosen)
 		for _, r := range t.Plan.Rejected {
-			if r.Stage == s {
+			if r.Stage == s && !r.Family {
 				fmt.Fprintf(&b, "%-15s   rejected %s: %s\n", "", r.Candidate, r.Reason)
 			}
 		}

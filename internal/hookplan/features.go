@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,20 +25,28 @@ func kprobesAvailable() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("kprobes unavailable on this kernel: none of %v exists", kprobeInterfaces)
+	return fmt.Errorf("kprobes are compiled out of this kernel (no CONFIG_KPROBES): none of %s exists",
+		strings.Join(kprobeInterfaces, ", "))
 }
 
-// noteKindFailure records failures that rule out a whole family: fentry
-// refused with EPERM (BPF trampolines blocked), kprobes absent.
-func (r *resolver) noteKindFailure(k Kind, err error) {
+// errTrampolines is why fentry fails as a whole where it fails with EPERM.
+// Said in the user's words, without the raw error: cilium/ebpf adds to
+// EPERM a hint about MEMLOCK that is wrong here (dropspot lifts the limit
+// before it loads anything).
+var errTrampolines = errors.New("the kernel refuses BPF trampolines: fentry programs do not load (EPERM), " +
+	"so function tracing is blocked here (kernel lockdown, a sandbox or a security module)")
+
+// familyFailure tells whether a failure rules out a whole family, and
+// says why: fentry refused with EPERM (BPF trampolines blocked), kprobes
+// absent. It is nil for a failure of one candidate.
+func familyFailure(k Kind, err error) error {
 	switch {
 	case k == Fentry && errors.Is(err, unix.EPERM):
 		// EPERM, not EACCES: the verifier rejecting one program
 		// (EACCES) says nothing about the others.
-		r.kindUnavailable[k] = fmt.Errorf("fentry unavailable on this kernel (BPF trampolines refused): %w", err)
+		return errTrampolines
 	case k == Kprobe:
-		if kerr := kprobesAvailable(); kerr != nil {
-			r.kindUnavailable[k] = kerr
-		}
+		return kprobesAvailable()
 	}
+	return nil
 }

@@ -2,6 +2,7 @@ package hookplan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -23,6 +24,15 @@ type Rejection struct {
 	Stage     stage.Stage
 	Candidate string
 	Reason    string
+	// Family: the candidate's whole hook family is out (Plan.Refused
+	// says why, once); Reason is that reason.
+	Family bool
+}
+
+// Refusal is a hook family ruled out as a whole, and why.
+type Refusal struct {
+	Kind   Kind
+	Reason string
 }
 
 // Plan is the resolved hook plan: what observes each stage, and what was
@@ -30,6 +40,7 @@ type Rejection struct {
 type Plan struct {
 	Hooks    []Hook
 	Rejected []Rejection
+	Refused  []Refusal // in the order they were found
 
 	attached []*attachment
 	netns    *NetnsWatcher
@@ -59,9 +70,13 @@ type resolver struct {
 	cgroupRoot string
 	cgroupErr  error
 	// kindUnavailable remembers a failure that rules out a whole hook
-	// family on this kernel, so it is not retried for every stage.
+	// family on this kernel (or a family skipped by request), so it is
+	// not retried for every stage.
 	kindUnavailable map[Kind]error
 }
+
+// errSkipped is why a family skipped by request is not used.
+var errSkipped = errors.New("skipped by request (--skip-hooks)")
 
 // Resolve attaches, for every stage, the first candidate that works. The
 // object's maps must already exist (maps); spec is the whole object with
@@ -86,26 +101,29 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 		if hooked[c.Stage] {
 			continue
 		}
-		reject := func(reason string) {
-			p.Rejected = append(p.Rejected, Rejection{Stage: c.Stage, Candidate: c.Name(), Reason: reason})
-			log.Debug("hook rejected", "stage", c.Stage, "hook", c.Name(), "reason", reason)
+		reject := func(err error, family bool) {
+			p.Rejected = append(p.Rejected, Rejection{Stage: c.Stage, Candidate: c.Name(), Reason: err.Error(), Family: family})
+			log.Debug("hook rejected", "stage", c.Stage, "hook", c.Name(), "reason", err)
 		}
-		if opts.Skip[c.Kind] {
-			reject("skipped by request")
+		if opts.Skip[c.Kind] && r.kindUnavailable[c.Kind] == nil {
+			r.refuse(p, c.Kind, errSkipped)
+		}
+		if err := r.kindUnavailable[c.Kind]; err != nil {
+			reject(err, true)
 			continue
 		}
 		if c.Requires != nil && !hooked[*c.Requires] {
-			reject(fmt.Sprintf("needs stage %v hooked", *c.Requires))
-			continue
-		}
-		if err := r.kindUnavailable[c.Kind]; err != nil {
-			reject(err.Error())
+			reject(fmt.Errorf("needs stage %v hooked", *c.Requires), false)
 			continue
 		}
 		a, err := r.attach(c)
 		if err != nil {
-			r.noteKindFailure(c.Kind, err)
-			reject(err.Error())
+			if ferr := familyFailure(c.Kind, err); ferr != nil {
+				r.refuse(p, c.Kind, ferr)
+				reject(ferr, true)
+			} else {
+				reject(err, false)
+			}
 			continue
 		}
 		hooked[c.Stage] = true
@@ -127,6 +145,12 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 		}
 	}
 	return p, nil
+}
+
+// refuse rules a family out for the rest of the plan.
+func (r *resolver) refuse(p *Plan, k Kind, why error) {
+	r.kindUnavailable[k] = why
+	p.Refused = append(p.Refused, Refusal{Kind: k, Reason: why.Error()})
 }
 
 // Watch keeps netfilter links in step with the namespaces on the host
