@@ -32,6 +32,17 @@
 #define MAX_IPV6_EXT_HDRS 6
 #define MAX_VLAN_TAGS 2
 
+/* ICMP echo messages keep their identifier in the ports, so the key says
+ * which of the two they are. */
+enum icmp_echo {
+	ICMP_NOT_ECHO = 0,
+	ICMP_ECHO_REQUEST,
+	ICMP_ECHO_REPLY,
+};
+
+/* Never used by the programs: carries the enum into BTF for bpf2go. */
+const enum icmp_echo *unused_icmp_echo __attribute__((unused));
+
 struct flow_key {
 	__u8 saddr[16]; /* IPv4 uses the first 4 bytes */
 	__u8 daddr[16];
@@ -39,7 +50,8 @@ struct flow_key {
 	__u16 dport; /* other ICMP: type in sport, code in dport */
 	__u8 family; /* AF_INET or AF_INET6 */
 	__u8 proto;  /* IP protocol number */
-	__u16 pad;
+	__u8 echo;   /* enum icmp_echo */
+	__u8 pad;
 	__u32 netns; /* network namespace inode */
 };
 
@@ -96,6 +108,7 @@ static __always_inline void parse_l4(struct flow_key *key, const __u8 *l4, __u32
 		if (l4[0] == req || l4[0] == rep) {
 			key->sport = (l4[4] << 8) | l4[5];
 			key->dport = key->sport;
+			key->echo = l4[0] == req ? ICMP_ECHO_REQUEST : ICMP_ECHO_REPLY;
 		} else {
 			key->sport = l4[0];
 			key->dport = l4[1];

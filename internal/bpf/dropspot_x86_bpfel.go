@@ -130,7 +130,8 @@ type DropspotFlowKey struct {
 	Dport  uint16
 	Family uint8
 	Proto  uint8
-	Pad    uint16
+	Echo   uint8
+	Pad    uint8
 	Netns  uint32
 }
 
@@ -151,6 +152,14 @@ type DropspotFltRule struct {
 	Npreds uint32
 	Preds  [8]DropspotFltPred
 }
+
+type DropspotIcmpEcho uint32
+
+const (
+	DropspotIcmpEchoICMP_NOT_ECHO     DropspotIcmpEcho = 0
+	DropspotIcmpEchoICMP_ECHO_REQUEST DropspotIcmpEcho = 1
+	DropspotIcmpEchoICMP_ECHO_REPLY   DropspotIcmpEcho = 2
+)
 
 type DropspotNetnsState uint32
 
@@ -337,6 +346,7 @@ const (
 	DropspotVarUnusedDropEvent             = "unused_drop_event"
 	DropspotVarUnusedDropFlag              = "unused_drop_flag"
 	DropspotVarUnusedDropKind              = "unused_drop_kind"
+	DropspotVarUnusedIcmpEcho              = "unused_icmp_echo"
 	DropspotVarUnusedNetnsState            = "unused_netns_state"
 	DropspotVarUnusedPredDir               = "unused_pred_dir"
 	DropspotVarUnusedPredKind              = "unused_pred_kind"
@@ -453,6 +463,7 @@ type DropspotVariableSpecs struct {
 	UnusedDropEvent   *ebpf.VariableSpec `ebpf:"unused_drop_event"`
 	UnusedDropFlag    *ebpf.VariableSpec `ebpf:"unused_drop_flag"`
 	UnusedDropKind    *ebpf.VariableSpec `ebpf:"unused_drop_kind"`
+	UnusedIcmpEcho    *ebpf.VariableSpec `ebpf:"unused_icmp_echo"`
 	UnusedNetnsState  *ebpf.VariableSpec `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.VariableSpec `ebpf:"unused_pred_dir"`
 	UnusedPredKind    *ebpf.VariableSpec `ebpf:"unused_pred_kind"`
@@ -528,6 +539,7 @@ type DropspotVariables struct {
 	UnusedDropEvent   *ebpf.Variable `ebpf:"unused_drop_event"`
 	UnusedDropFlag    *ebpf.Variable `ebpf:"unused_drop_flag"`
 	UnusedDropKind    *ebpf.Variable `ebpf:"unused_drop_kind"`
+	UnusedIcmpEcho    *ebpf.Variable `ebpf:"unused_icmp_echo"`
 	UnusedNetnsState  *ebpf.Variable `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.Variable `ebpf:"unused_pred_dir"`
 	UnusedPredKind    *ebpf.Variable `ebpf:"unused_pred_kind"`

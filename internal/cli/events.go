@@ -35,6 +35,7 @@ type eventFlow struct {
 	Sport uint16 `json:"sport"`
 	Dst   string `json:"dst"`
 	Dport uint16 `json:"dport"`
+	ICMP  string `json:"icmp,omitempty"` // as in the report
 }
 
 // eventWriter sends each drop event to the sinks and ends the run (done)
@@ -111,7 +112,7 @@ func newEventLine(ev tracer.DropEvent, named report.Drop, ifname string, names r
 	case flow.DropOfFlow:
 		k := d.Flow
 		line.Flow = &eventFlow{Proto: flow.ProtoName(k.Proto), Src: k.Src.String(), Sport: k.Sport,
-			Dst: k.Dst.String(), Dport: k.Dport}
+			Dst: k.Dst.String(), Dport: k.Dport, ICMP: k.ICMPName()}
 	case flow.DropNotIP:
 		line.Kind = "not_ip"
 	default:

@@ -103,7 +103,10 @@ func Run(ctx context.Context, w io.Writer, names report.Namer, log *slog.Logger)
 	}
 	r.NetnsHooked = t.Plan.Namespaces()
 	r.DurationSeconds = time.Since(start).Seconds()
-	if err := report.WriteText(w, r, report.TextOptions{LossyOnly: true}); err != nil {
+	// What lost packets, and the healthy exchanges (nothing lost), each
+	// fault's connections as one entry.
+	shown := report.TextOptions{Group: true, Keep: func(f *report.Flow) bool { return f.Lost != nil || isHealthy(f, healthy) }}
+	if err := report.WriteText(w, r, shown); err != nil {
 		return err
 	}
 
@@ -184,15 +187,23 @@ func check(r *report.Report, f fault, wh where) (Result, error) {
 // frees are none) on the healthy flows, both directions, both namespaces.
 func healthyLost(r *report.Report, healthy []testnet.Flow) uint64 {
 	var n uint64
-	for _, fl := range r.Flows {
-		for _, f := range healthy {
-			if fl.Proto != f.Proto || !(fl.Sport == f.Sport && fl.Dport == f.Dport || fl.Sport == f.Dport && fl.Dport == f.Sport) {
-				continue
-			}
-			for _, l := range fl.Losses {
+	for i := range r.Flows {
+		if isHealthy(&r.Flows[i], healthy) {
+			for _, l := range r.Flows[i].Losses {
 				n += l.Packets
 			}
 		}
 	}
 	return n
+}
+
+// isHealthy tells whether a flow direction is one of the healthy
+// exchanges', either way, in either namespace.
+func isHealthy(fl *report.Flow, healthy []testnet.Flow) bool {
+	for _, f := range healthy {
+		if fl.Proto == f.Proto && (fl.Sport == f.Sport && fl.Dport == f.Dport || fl.Sport == f.Dport && fl.Dport == f.Sport) {
+			return true
+		}
+	}
+	return false
 }

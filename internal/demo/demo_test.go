@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -24,6 +25,45 @@ func TestDemoFindsEveryFault(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), "\n✓ "); n != len(scenario)+len(healthyTraffic) {
 		t.Errorf("%d checks passed, want %d:\n%s", n, len(scenario)+len(healthyTraffic), out.String())
+	}
+	checkShown(t, out.String())
+}
+
+// checkShown checks what the demo's report shows: the five connections to
+// a closed port as one entry, the healthy TCP connection and the ping
+// (ICMP named by type), no funnel of zeros, and every drop explained.
+func checkShown(t *testing.T, out string) {
+	t.Helper()
+	var healthyTCP, closedPort int
+	for _, block := range strings.Split(out, "\n\n") {
+		head, _, _ := strings.Cut(block, "\n")
+		switch {
+		case strings.Contains(head, ":8080  netns"):
+			closedPort++
+			if !strings.HasPrefix(head, "5 connections  tcp ") || !strings.Contains(block, "NO_SOCKET at tcp_v4_rcv+0x99: 5 ") && !strings.Contains(block, "NO_SOCKET at tcp_v4_rcv+0x99: 5\n") {
+				t.Errorf("the closed port's five connections are not one entry:\n%s", block)
+			}
+		case strings.HasPrefix(head, "conn ") && strings.Contains(head, " tcp ") && !strings.Contains(block, "✗"):
+			healthyTCP++
+		}
+	}
+	if closedPort != 1 || healthyTCP == 0 {
+		t.Errorf("%d entries of the closed port (want 1), %d of the healthy connection (want some):\n%s", closedPort, healthyTCP, out)
+	}
+	for _, want := range []string{"icmp echo-request ", "icmp echo-reply "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the report:\n%s", want, out)
+		}
+	}
+	lines := strings.Split(out, "\n")
+	zeros := regexp.MustCompile(`^  [a-z0-9._]+ 0( → [a-z0-9._]+ 0)*$`)
+	for i, l := range lines {
+		if zeros.MatchString(l) {
+			t.Errorf("a funnel of zeros: %q", l)
+		}
+		if strings.Contains(l, "✗") && (i+1 == len(lines) || !strings.HasPrefix(lines[i+1], "      ")) {
+			t.Errorf("a drop without explanation: %q", l)
+		}
 	}
 }
 

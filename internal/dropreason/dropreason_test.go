@@ -2,6 +2,7 @@ package dropreason
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
@@ -63,8 +64,15 @@ func TestFromLocation(t *testing.T) {
 			t.Errorf("XDP drops should sit at rx.driver, got %v", st)
 		}
 	}
-	if Explain("SOCKET_RCVBUFF") == "" || Explain("NO_SUCH_REASON") != "" {
+	if Explain("SOCKET_RCVBUFF") == "" || Explain("SOCKET_RCVBUFF") == Explain("NO_SUCH_REASON") {
 		t.Error("explanations table")
+	}
+	// A reason the table does not cover is said to be unexplained, not
+	// left without a word.
+	for _, reason := range []string{"NO_SUCH_REASON", "UNKNOWN", "reason(99)"} {
+		if !strings.Contains(Explain(reason), "cause is unknown") {
+			t.Errorf("Explain(%q) = %q", reason, Explain(reason))
+		}
 	}
 }
 

@@ -3,7 +3,7 @@ package dropreason
 // explanations: what a reason means and the usual next step, in one
 // sentence each. Reasons not listed still show by name.
 var explanations = map[string]string{
-	"NOT_SPECIFIED":           "The kernel gave no reason; the location tells where it happened.",
+	"NOT_SPECIFIED":           "The kernel gave no reason, and dropspot does not know this location: the cause is unknown — the kernel source at the location tells.",
 	"NO_SOCKET":               "No socket listens on the destination port (closed port, or the service is down/bound elsewhere) — check the listener and its bind address.",
 	"SOCKET_RCVBUFF":          "The socket's receive buffer was full: the application reads slower than packets arrive — read faster, or raise SO_RCVBUF / net.core.rmem_max.",
 	"SOCKET_FILTER":           "A socket filter (SO_ATTACH_FILTER, cgroup BPF) rejected the packet — check BPF programs on the socket or its cgroup.",
@@ -46,7 +46,16 @@ var explanations = map[string]string{
 	"XFRM_POLICY":             "IPsec (xfrm) policy rejected the packet.",
 }
 
-// Explain gives one sentence on a reason, or "" when there is none.
+// unknownCause is what is said of a reason the table does not cover:
+// plainly that it is unexplained, and where to look.
+const unknownCause = "dropspot has no explanation of this reason: its cause is unknown here — " +
+	"the kernel's enum skb_drop_reason (include/net/dropreason-core.h) describes it."
+
+// Explain gives one sentence on a reason; for one the table does not
+// cover, that its cause is unknown.
 func Explain(reason string) string {
-	return explanations[reason]
+	if e, ok := explanations[reason]; ok {
+		return e
+	}
+	return unknownCause
 }

@@ -15,20 +15,44 @@ const (
 )
 
 // Key identifies one direction of a connection in one network namespace.
-// ICMP echo keeps its identifier in both ports; other ICMP messages keep
-// type in Sport and code in Dport. Non-first fragments have ports 0.
+// ICMP echo keeps its identifier in both ports (Echo says request or
+// reply); other ICMP messages keep type in Sport and code in Dport.
+// Non-first fragments have ports 0.
 type Key struct {
 	Proto uint8
 	Src   netip.Addr
 	Dst   netip.Addr
 	Sport uint16
 	Dport uint16
+	Echo  Echo
 	Netns uint32
+}
+
+// Echo tells an ICMP echo request from a reply, which have the same
+// ports (the identifier).
+type Echo uint8
+
+// The kinds of Echo, as BPF stores them (enum icmp_echo).
+const (
+	NotEcho     = Echo(bpf.DropspotIcmpEchoICMP_NOT_ECHO)
+	EchoRequest = Echo(bpf.DropspotIcmpEchoICMP_ECHO_REQUEST)
+	EchoReply   = Echo(bpf.DropspotIcmpEchoICMP_ECHO_REPLY)
+)
+
+// answer is the other direction's Echo: a request is answered by a reply.
+func (e Echo) answer() Echo {
+	switch e {
+	case EchoRequest:
+		return EchoReply
+	case EchoReply:
+		return EchoRequest
+	}
+	return e
 }
 
 // FromBPF converts the kernel's key.
 func FromBPF(k bpf.DropspotFlowKey) Key {
-	key := Key{Proto: k.Proto, Sport: k.Sport, Dport: k.Dport, Netns: k.Netns}
+	key := Key{Proto: k.Proto, Sport: k.Sport, Dport: k.Dport, Echo: Echo(k.Echo), Netns: k.Netns}
 	if k.Family == afInet {
 		key.Src = netip.AddrFrom4([4]byte(k.Saddr[:4]))
 		key.Dst = netip.AddrFrom4([4]byte(k.Daddr[:4]))
@@ -39,9 +63,10 @@ func FromBPF(k bpf.DropspotFlowKey) Key {
 	return key
 }
 
-// Reverse is the other direction of the same connection.
+// Reverse is the other direction of the same connection (for ICMP echo,
+// the replies to the requests and the other way round).
 func (k Key) Reverse() Key {
-	return Key{Proto: k.Proto, Src: k.Dst, Dst: k.Src, Sport: k.Dport, Dport: k.Sport, Netns: k.Netns}
+	return Key{Proto: k.Proto, Src: k.Dst, Dst: k.Src, Sport: k.Dport, Dport: k.Sport, Echo: k.Echo.answer(), Netns: k.Netns}
 }
 
 // Conn is the direction-free identity of the connection: both directions
@@ -55,6 +80,9 @@ func (k Key) Conn() Key {
 }
 
 func (k Key) String() string {
+	if name := k.ICMPName(); name != "" {
+		return fmt.Sprintf("%s %s %s -> %s netns %d", ProtoName(k.Proto), name, k.Src, k.Dst, k.Netns)
+	}
 	return fmt.Sprintf("%s %s -> %s netns %d", ProtoName(k.Proto),
 		netip.AddrPortFrom(k.Src, k.Sport), netip.AddrPortFrom(k.Dst, k.Dport), k.Netns)
 }

@@ -122,6 +122,7 @@ func TestParser(t *testing.T) {
 		proto        uint8
 		src, dst     netip.Addr
 		sport, dport uint16
+		icmp         string // the key's ICMPName
 		bytes        uint32
 	}{
 		{name: "udp4", prog: p.nethdr, frame: frame(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP), udp(40000, 9999), payload),
@@ -131,10 +132,10 @@ func TestParser(t *testing.T) {
 			proto: 6, src: a4, dst: b4, sport: 443, dport: 50000, bytes: 40},
 		{name: "icmp echo", prog: p.nethdr, frame: frame(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolICMPv4),
 			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 4242, Seq: 1}),
-			proto: 1, src: a4, dst: b4, sport: 4242, dport: 4242, bytes: 28},
+			proto: 1, src: a4, dst: b4, sport: 4242, dport: 4242, icmp: "echo-request", bytes: 28},
 		{name: "icmp unreachable", prog: p.nethdr, frame: frame(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolICMPv4),
 			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, payload),
-			proto: 1, src: a4, dst: b4, sport: 3, dport: 3, bytes: 128},
+			proto: 1, src: a4, dst: b4, sport: 3, dport: 3, icmp: "port-unreachable", bytes: 128},
 		{name: "ipv4 non-first fragment", prog: p.nethdr, frame: frame(t, eth(layers.EthernetTypeIPv4), fragV4, payload),
 			proto: 17, src: a4, dst: b4, bytes: 120},
 		{name: "udp6", prog: p.nethdr, frame: frame(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP), udp(1000, 53), payload),
@@ -150,7 +151,7 @@ func TestParser(t *testing.T) {
 			proto: 17, src: a6, dst: b6, bytes: 148},
 		{name: "icmp6 echo reply", prog: p.nethdr, frame: frame(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolICMPv6),
 			&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(129, 0)}, &layers.ICMPv6Echo{Identifier: 77, SeqNumber: 2}),
-			proto: 58, src: a6, dst: b6, sport: 77, dport: 77, bytes: 48},
+			proto: 58, src: a6, dst: b6, sport: 77, dport: 77, icmp: "echo-reply", bytes: 48},
 		{name: "gre by number", prog: p.nethdr, frame: frame(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolGRE), payload),
 			proto: 47, src: a4, dst: b4, bytes: 120},
 		{name: "double VLAN tag at eth_type_trans", prog: p.mac,
@@ -177,7 +178,8 @@ func TestParser(t *testing.T) {
 				return
 			}
 			k := FromBPF(r.Key)
-			if k.Proto != tc.proto || k.Src != tc.src || k.Dst != tc.dst || k.Sport != tc.sport || k.Dport != tc.dport {
+			if k.Proto != tc.proto || k.Src != tc.src || k.Dst != tc.dst || k.Sport != tc.sport || k.Dport != tc.dport ||
+				k.ICMPName() != tc.icmp {
 				t.Errorf("key %v, want %s %v:%d -> %v:%d", k, ProtoName(tc.proto), tc.src, tc.sport, tc.dst, tc.dport)
 			}
 			if r.Meta.Segs != 1 || r.Meta.Bytes != tc.bytes {

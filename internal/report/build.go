@@ -48,7 +48,8 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 				kind = "malformed"
 			}
 			r.Overflow.UnparsedDrops = append(r.Overflow.UnparsedDrops,
-				UnparsedDrop{Kind: kind, Reason: named.Reason, Location: named.Location, Count: named.Count})
+				UnparsedDrop{Kind: kind, Reason: named.Reason, Location: named.Location, Count: named.Count,
+					Explanation: named.Explanation})
 			continue
 		}
 		flowDrops[d.Flow] = append(flowDrops[d.Flow], named)

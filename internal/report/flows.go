@@ -80,6 +80,7 @@ func (f *Flow) fill(hooked stageSet, p *paths, addrs addrNames, drops []Drop, br
 	k := f.key
 	f.Proto, f.Src, f.Sport, f.Dst, f.Dport, f.Netns = flow.ProtoName(k.Proto), addrs.name(k.Src), k.Sport,
 		addrs.name(k.Dst), k.Dport, k.Netns
+	f.ICMP = k.ICMPName()
 	f.hooked, f.Bridge = hooked, bridge
 	f.Path, f.path = p.of(k.Proto, f.counts, f.Bridge != nil)
 	f.Drops, f.Benign = splitBenign(f.counts, drops)

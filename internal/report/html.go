@@ -27,6 +27,7 @@ type funnelStep struct {
 
 type htmlFlow struct {
 	*Flow
+	Ends  string // as in the text report
 	Steps []funnelStep
 }
 
@@ -41,7 +42,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 		for _, s := range f.path {
 			top = max(top, f.counts.Packets[s])
 		}
-		hf := htmlFlow{Flow: f}
+		hf := htmlFlow{Flow: f, Ends: string(appendEnds(nil, f, anyPort{}))}
 		for _, s := range f.path {
 			step := funnelStep{Stage: s.String(), Packets: f.counts.Packets[s], Max: top,
 				Drops: atStage(f.Drops, s), Benign: atStage(f.Benign, s)}

@@ -92,6 +92,7 @@ func (f *Flow) appendJSON(b []byte) ([]byte, error) {
 	b = appendString(b, f.Dst)
 	b = append(b, `,"dport":`...)
 	b = strconv.AppendUint(b, uint64(f.Dport), 10)
+	b = appendNonEmpty(b, `,"icmp":`, f.ICMP)
 	b = append(b, `,"netns":`...)
 	b = strconv.AppendUint(b, uint64(f.Netns), 10)
 	b = append(b, `,"path":`...)

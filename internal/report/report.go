@@ -32,6 +32,10 @@ type Flow struct {
 	Sport uint16 `json:"sport"`
 	Dst   string `json:"dst"`
 	Dport uint16 `json:"dport"`
+	// ICMP names an ICMP flow's messages ("echo-request",
+	// "port-unreachable"; flow.Key.ICMPName): the ports then hold the
+	// echo identifier, or type and code.
+	ICMP  string `json:"icmp,omitempty"`
 	Netns uint32 `json:"netns"`
 	Path  string `json:"path"`
 	// Bridge is set on path "bridge".
@@ -103,10 +107,11 @@ type Loss struct {
 
 // UnparsedDrop is drops of packets that parsed into no flow.
 type UnparsedDrop struct {
-	Kind     string `json:"kind"` // "not_ip" or "malformed"
-	Reason   string `json:"reason"`
-	Location string `json:"location"`
-	Count    uint64 `json:"count"`
+	Kind        string `json:"kind"` // "not_ip" or "malformed"
+	Reason      string `json:"reason"`
+	Location    string `json:"location"`
+	Count       uint64 `json:"count"`
+	Explanation string `json:"explanation,omitempty"`
 }
 
 // Hook is the hook chosen for a stage.

@@ -13,8 +13,11 @@ import (
 
 // TextOptions shape the text report.
 type TextOptions struct {
-	MaxFlows  int  // 0 = all
-	LossyOnly bool // leave out flow directions that lost nothing
+	// Keep picks the flow directions to show (nil: all).
+	Keep func(*Flow) bool
+	// Group shows flow directions that differ only in one port and fared
+	// alike as one entry (groupAlike).
+	Group bool
 }
 
 // WriteText writes the human report: hooks, loss counters, then one block
@@ -32,25 +35,29 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	for _, u := range o.UnparsedDrops {
 		bw.Write(appendUnparsedText(bw.AvailableBuffer(), u))
 	}
-	shown := r.Flows
-	if opt.LossyOnly {
-		// Flows are sorted by loss: the lossy ones come first.
-		n := 0
-		for n < len(shown) && shown[n].Lost != nil {
-			n++
+	shown := 0
+	keep := func(f *Flow) bool { return !f.empty() && (opt.Keep == nil || opt.Keep(f)) }
+	if opt.Group {
+		for _, g := range groupAlike(r.Flows, keep) {
+			if g.n == 1 {
+				bw.Write(appendFlowText(append(bw.AvailableBuffer(), '\n'), &g.Flow))
+			} else {
+				bw.Write(appendFlowBody(fmt.Appendf(bw.AvailableBuffer(), "\n%d connections", g.n), &g.Flow, g.any))
+			}
+			shown += g.n
 		}
-		shown = shown[:n]
+	} else {
+		for i := range r.Flows {
+			if keep(&r.Flows[i]) {
+				// Appended in place in the writer's buffer; a failed
+				// write is kept, and returned by Flush.
+				bw.Write(appendFlowText(append(bw.AvailableBuffer(), '\n'), &r.Flows[i]))
+				shown++
+			}
+		}
 	}
-	if opt.MaxFlows > 0 && len(shown) > opt.MaxFlows {
-		shown = shown[:opt.MaxFlows]
-	}
-	for i := range shown {
-		// Appended in place in the writer's buffer; a failed write is
-		// kept, and returned by Flush.
-		bw.Write(appendFlowText(append(bw.AvailableBuffer(), '\n'), &shown[i]))
-	}
-	if len(shown) < len(r.Flows) {
-		fmt.Fprintf(bw, "\n... %d more flow directions not shown\n", len(r.Flows)-len(shown))
+	if shown < len(r.Flows) {
+		fmt.Fprintf(bw, "\n... %d more flow directions not shown\n", len(r.Flows)-shown)
 	}
 	return bw.Flush()
 }
@@ -60,12 +67,18 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 func appendFlowText(b []byte, f *Flow) []byte {
 	b = append(b, "conn "...)
 	b = strconv.AppendInt(b, int64(f.Conn), 10)
+	return appendFlowBody(b, f, anyPort{})
+}
+
+// appendFlowBody appends a flow's block after its first words: the rest
+// of its first line, the funnel (unless no stage counted a packet), the
+// losses with their drops, the benign frees. The ports any names are
+// shown as "*".
+func appendFlowBody(b []byte, f *Flow, any anyPort) []byte {
 	b = append(b, "  "...)
 	b = append(b, f.Proto...)
 	b = append(b, ' ')
-	b = netip.AddrPortFrom(f.key.Src, f.Sport).AppendTo(b)
-	b = append(b, " -> "...)
-	b = netip.AddrPortFrom(f.key.Dst, f.Dport).AppendTo(b)
+	b = appendEnds(b, f, any)
 	b = append(b, "  netns "...)
 	b = strconv.AppendUint(b, uint64(f.Netns), 10)
 	b = append(b, "  ("...)
@@ -74,17 +87,17 @@ func appendFlowText(b []byte, f *Flow) []byte {
 		b = appendBridgeText(b, f.Bridge)
 	}
 	b = append(b, ")\n"...)
-	for i, s := range f.path {
-		if i == 0 {
-			b = append(b, "  "...)
-		} else {
-			b = append(b, funnelSep...)
+	if f.counted() {
+		for i, s := range f.path {
+			if i == 0 {
+				b = append(b, "  "...)
+			} else {
+				b = append(b, funnelSep...)
+			}
+			b = append(b, s.String()...)
+			b = append(b, ' ')
+			b = strconv.AppendUint(b, f.counts.Packets[s], 10)
 		}
-		b = append(b, s.String()...)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, f.counts.Packets[s], 10)
-	}
-	if len(f.path) > 0 {
 		b = append(b, '\n')
 	}
 	for _, l := range f.Losses {
@@ -105,9 +118,69 @@ func appendFlowText(b []byte, f *Flow) []byte {
 	return b
 }
 
+// counted tells whether a stage of the flow's path counted a packet: a
+// flow known only from its drops (dropped before the first stage) has no
+// funnel worth showing.
+func (f *Flow) counted() bool {
+	for _, s := range f.path {
+		if f.counts.Packets[s] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// empty tells whether the flow has nothing to show: no packet at any
+// stage of its path, no drop, no benign free.
+func (f *Flow) empty() bool {
+	return !f.counted() && len(f.Drops) == 0 && len(f.Benign) == 0
+}
+
+// anyPort says which ports of a group of flows vary: shown as "*".
+type anyPort struct{ src, dst bool }
+
+// appendEnds appends "src:sport -> dst:dport"; for ICMP the messages' name
+// and the addresses, and an echo's identifier ("echo-request 198.18.0.1 ->
+// 198.18.0.2 id 7"): ports they have none.
+func appendEnds(b []byte, f *Flow, any anyPort) []byte {
+	if f.ICMP == "" {
+		b = appendEnd(b, f.key.Src, f.Sport, any.src)
+		b = append(b, " -> "...)
+		return appendEnd(b, f.key.Dst, f.Dport, any.dst)
+	}
+	b = append(b, f.ICMP...)
+	b = append(b, ' ')
+	b = f.key.Src.AppendTo(b)
+	b = append(b, " -> "...)
+	b = f.key.Dst.AppendTo(b)
+	if strings.HasPrefix(f.ICMP, "echo-") {
+		b = append(b, " id "...)
+		b = strconv.AppendUint(b, uint64(f.Sport), 10)
+	}
+	return b
+}
+
+// appendEnd appends "addr:port", or "addr:*".
+func appendEnd(b []byte, a netip.Addr, port uint16, any bool) []byte {
+	if !any {
+		return netip.AddrPortFrom(a, port).AppendTo(b)
+	}
+	b = netip.AddrPortFrom(a, 0).AppendTo(b) // ends in ":0"
+	return append(b[:len(b)-1], '*')
+}
+
 // appendUnparsedText appends the line of drops of packets in no flow.
 func appendUnparsedText(b []byte, u UnparsedDrop) []byte {
-	return fmt.Appendf(b, "  drop of %s packets ✗ %s at %s: %d\n", strings.ReplaceAll(u.Kind, "_", "-"), u.Reason, u.Location, u.Count)
+	b = fmt.Appendf(b, "  drop of %s packets ✗ %s at %s: %d\n", strings.ReplaceAll(u.Kind, "_", "-"), u.Reason, u.Location, u.Count)
+	return appendExplanation(b, u.Explanation)
+}
+
+// appendExplanation appends a drop's explanation line, if it has one.
+func appendExplanation(b []byte, why string) []byte {
+	if why == "" {
+		return b
+	}
+	return fmt.Appendf(b, "      %s\n", why)
 }
 
 // appendDropText appends a drop's lines, marked as a loss (✗) or benign.
@@ -117,9 +190,7 @@ func appendDropText(b []byte, d Drop, mark string) []byte {
 		reason += " (kernel: " + d.KernelReason + ")"
 	}
 	b = fmt.Appendf(b, "  %s %s %s at %s: %d\n", d.Stage, mark, reason, d.Location, d.Count)
-	if d.Explanation != "" {
-		b = fmt.Appendf(b, "      %s\n", d.Explanation)
-	}
+	b = appendExplanation(b, d.Explanation)
 	if d.Netfilter != "" {
 		b = fmt.Appendf(b, "      netfilter hook: %s\n", d.Netfilter)
 	}

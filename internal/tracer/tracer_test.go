@@ -71,6 +71,9 @@ func snapshot(t *testing.T, tr *Tracer) *flow.Snapshot {
 func key(f testnet.Flow, netns uint32, reverse bool) flow.Key {
 	protos := map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
 	k := flow.Key{Proto: protos[f.Proto], Src: f.Src, Dst: f.Dst, Sport: f.Sport, Dport: f.Dport, Netns: netns}
+	if f.Proto == "icmp" || f.Proto == "icmp6" {
+		k.Echo = flow.EchoRequest // testnet's ICMP flows are pings: Src asks
+	}
 	if reverse {
 		return k.Reverse()
 	}
