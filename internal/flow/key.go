@@ -111,3 +111,18 @@ func ParseProto(s string) (uint8, error) {
 	}
 	return n, nil
 }
+
+// BPF is the kernel's form of k, FromBPF's inverse.
+func (k Key) BPF() bpf.DropspotFlowKey {
+	b := bpf.DropspotFlowKey{Proto: k.Proto, Sport: k.Sport, Dport: k.Dport, Echo: uint8(k.Echo), Netns: k.Netns}
+	if k.Src.Is4() {
+		b.Family = afInet
+		src, dst := k.Src.As4(), k.Dst.As4()
+		copy(b.Saddr[:], src[:])
+		copy(b.Daddr[:], dst[:])
+	} else {
+		b.Family = afInet6
+		b.Saddr, b.Daddr = k.Src.As16(), k.Dst.As16()
+	}
+	return b
+}

@@ -54,6 +54,9 @@ type Snapshot struct {
 	Totals   [stage.Count]StageTotals
 	Overflow Overflow
 	InFlight InFlight // nil when not read (a restored report)
+	// Later are the uneven flows read again a moment later (ReadLater);
+	// nil when not read.
+	Later map[Key]*Counts
 }
 
 // Maps are the BPF maps a snapshot is read from.

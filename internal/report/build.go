@@ -55,7 +55,7 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 		flowDrops[d.Flow] = append(flowDrops[d.Flow], named)
 	}
 	r.FlowTableEntries = len(snap.Flows)
-	r.Flows = buildFlows(snap.Flows, flowDrops, names.bridges(snap.Bridged), hooked, snap.InFlight)
+	r.Flows = buildFlows(snap.Flows, flowDrops, names.bridges(snap.Bridged), hooked, snap.InFlight, snap.Later)
 	for i := range r.Flows {
 		r.Overflow.InFlight += r.Flows[i].InFlight
 	}

@@ -148,10 +148,10 @@ func mergeDrops(in []Drop) []Drop {
 // the packet) as losses of their own. explained + unexplained = packets.
 // Benign frees after a decrease's first stage take their part of it out:
 // a decrease they explain whole is no loss.
-func analyse(path []stage.Stage, c *flow.Counts, drops, benign []Drop, transit *[stage.Count]uint64) ([]Loss, uint64) {
+func analyse(path []stage.Stage, c *flow.Counts, drops, benign []Drop, moving movement) ([]Loss, uint64) {
 	used := make([]bool, len(drops))
 	var out []Loss
-	losses, inFlight := decreases(path, c, benign, transit)
+	losses, inFlight := decreases(path, c, benign, moving)
 	for _, d := range losses {
 		var explained uint64
 		for i, dr := range drops {

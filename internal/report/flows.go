@@ -21,10 +21,10 @@ type flowSet struct {
 // direction in the table, and one per direction known only from its drops
 // (dropped before any stage, or evicted). The snapshot is not changed.
 func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, bridges map[flow.Key]*Bridge,
-	hooked stageSet, inFlight flow.InFlight) []Flow {
+	hooked stageSet, inFlight flow.InFlight, later map[flow.Key]*flow.Counts) []Flow {
 	s := &flowSet{flows: make([]Flow, 0, len(table)+len(dropped))}
 	for k, c := range table {
-		s.flows = append(s.flows, Flow{key: k, counts: c, transit: inFlight[k]})
+		s.flows = append(s.flows, Flow{key: k, counts: c, moving: movement{transit: inFlight[k], later: later[k]}})
 	}
 	for k := range dropped {
 		if _, ok := table[k]; !ok {
@@ -87,7 +87,7 @@ func (f *Flow) fill(hooked stageSet, p *paths, addrs addrNames, drops []Drop, br
 	if f.Bridge != nil {
 		placeBridgedDrops(f.Drops)
 	}
-	f.Losses, f.InFlight = analyse(f.path, f.counts, f.Drops, f.Benign, f.transit)
+	f.Losses, f.InFlight = analyse(f.path, f.counts, f.Drops, f.Benign, f.moving)
 	for i := range f.Losses {
 		if f.Lost == nil || f.Losses[i].Packets > f.Lost.Packets {
 			f.Lost = &f.Losses[i]

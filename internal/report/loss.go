@@ -98,12 +98,35 @@ func (p *paths) of(proto uint8, c *flow.Counts, bridge bool) (string, []stage.St
 	return routeNames[r], p[r][socketed]
 }
 
+// movement is what shows a flow's packets were on their way when its
+// counts were read. Either part may be nil.
+type movement struct {
+	transit *[stage.Count]uint64 // admitted packets by last stage passed (flow.InFlight)
+	later   *flow.Counts         // the flow read again a moment later (flow.ReadLater)
+}
+
+// between is how many of the decrease from stage a to stage b (c's
+// counts) were packets on their way: seen by the path table at a, or gone
+// from the decrease when the flow was read again (a loss stays).
+func (m movement) between(a, b stage.Stage, c *flow.Counts) uint64 {
+	var seen, passed uint64
+	if m.transit != nil {
+		seen = m.transit[a]
+	}
+	if m.later != nil {
+		now := c.Packets[a] - min(c.Packets[a], c.Packets[b])
+		then := m.later.Packets[a] - min(m.later.Packets[a], m.later.Packets[b])
+		passed = now - min(now, then)
+	}
+	return max(seen, passed)
+}
+
 // decreases lists every drop in count from one hooked stage of the path to
 // the next, less the benign frees after the first of the two, and less
 // the packets that were on their way from it when the counts were read
-// (transit, by last stage passed; nil for none): those are no loss.
-// inFlight is how many packets in transit that left out.
-func decreases(path []stage.Stage, c *flow.Counts, benign []Drop, transit *[stage.Count]uint64) (out []Loss, inFlight uint64) {
+// (moving): those are no loss. inFlight is how many packets on their way
+// that left out.
+func decreases(path []stage.Stage, c *flow.Counts, benign []Drop, moving movement) (out []Loss, inFlight uint64) {
 	for i := 1; i < len(path); i++ {
 		from, to := c.Packets[path[i-1]], c.Packets[path[i]]
 		if from <= to {
@@ -115,11 +138,9 @@ func decreases(path []stage.Stage, c *flow.Counts, benign []Drop, transit *[stag
 				lost -= min(b.Count, lost)
 			}
 		}
-		if transit != nil {
-			moving := min(transit[path[i-1]], lost)
-			lost -= moving
-			inFlight += moving
-		}
+		n := min(moving.between(path[i-1], path[i], c), lost)
+		lost -= n
+		inFlight += n
 		if lost > 0 {
 			out = append(out, Loss{From: path[i-1].String(), To: path[i].String(), Packets: lost})
 		}

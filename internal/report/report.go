@@ -67,9 +67,9 @@ type Flow struct {
 	counts *flow.Counts
 	hooked stageSet // the stages of Stages and Bytes
 	path   []stage.Stage
-	// transit is the flow's packets in flight by last stage passed (nil
-	// if none, or for a report read back from JSON).
-	transit *[stage.Count]uint64
+	// moving shows the flow's packets on their way when read (none for a
+	// report read back from JSON).
+	moving movement
 }
 
 // Drop is a kernel drop of a flow's packets: why (reason), after which

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
@@ -116,6 +117,10 @@ func Start(cfg Config) (*Tracer, error) {
 // Watch keeps per-namespace hooks current until ctx ends.
 func (t *Tracer) Watch(ctx context.Context) { t.Plan.Watch(ctx) }
 
+// rereadWait is how long Snapshot lets packets that were between two
+// stages pass on before it reads the uneven flows again.
+const rereadWait = 5 * time.Millisecond
+
 // Snapshot reads the counts so far, with the packets on their way at that
 // moment (read before and after the counts, so that a packet moving
 // meanwhile is seen at the stage it was at when its flow was read).
@@ -144,6 +149,9 @@ func (t *Tracer) Snapshot() (*flow.Snapshot, error) {
 		return nil, err
 	}
 	s.InFlight = before.Merge(after)
+	if s.Later, err = flow.ReadLater(t.maps.Maps[bpf.DropspotMapFlows], s.Flows, rereadWait); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
