@@ -7,22 +7,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "../lib/kfuncs.h"
-#include "../lib/count.h"
-
-
-struct selftest_result {
-	enum parse_result ret;
-	__u32 matched; /* the filter (CFG) passes the packet, parsed or not */
-	struct flow_key key;
-	struct pkt_meta meta;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct selftest_result);
-} parse_results SEC(".maps");
+#include "../lib/filter.h"
+#include "../lib/maps.h"
 
 static __always_inline int selftest(struct __sk_buff *ctx, enum l3_at at)
 {

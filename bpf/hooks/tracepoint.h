@@ -72,27 +72,6 @@ int BPF_PROG(tp_net_dev_queue, struct sk_buff *skb)
 	return 0;
 }
 
-/* A packet handed to the driver, remembered until net_dev_xmit reports the
- * driver's verdict. By then the driver may have freed or forwarded the skb,
- * so tx.done must not read it: it matches the pointer only. start_xmit and
- * xmit run back to back on one CPU; stacked devices nest, hence a few
- * slots picked by pointer. */
-#define TX_SLOTS 8
-
-struct tx_inflight {
-	__u64 skb;
-	__u32 verdict;
-	struct flow_key key;
-	struct pkt_meta meta;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TX_SLOTS);
-	__type(key, __u32);
-	__type(value, struct tx_inflight);
-} tx_inflight SEC(".maps");
-
 static __always_inline struct tx_inflight *tx_slot(__u64 skb)
 {
 	/* skbs are slab objects: the low bits carry no information. */
@@ -116,8 +95,8 @@ int BPF_PROG(tp_net_dev_start_xmit, struct sk_buff *skb)
 	addr = ptr_addr(skb);
 	slot = tx_slot(addr);
 	v = classify(skb, L3_AT_NETHDR, 0, 0, &key, &meta);
-	v = admit(skb, STAGE_TX_XMIT, v, &key, &meta);
-	count_parsed(STAGE_TX_XMIT, v, &key, &meta);
+	v = admit_in_window(skb, STAGE_TX_XMIT, v, &key, &meta);
+	count_verdict(STAGE_TX_XMIT, v, &key, &meta);
 	if (slot) {
 		slot->skb = addr;
 		slot->verdict = v;
@@ -143,7 +122,7 @@ int BPF_PROG(tp_net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *de
 		counter_inc(COUNTER_TX_DONE_UNMATCHED);
 		return 0;
 	}
-	count_parsed(STAGE_TX_DONE, slot->verdict, &slot->key, &slot->meta);
+	count_verdict(STAGE_TX_DONE, slot->verdict, &slot->key, &slot->meta);
 	if (slot->verdict == VERDICT_COUNTED)
 		path_moved(addr, STAGE_TX_DONE, slot->key.netns);
 	return 0;

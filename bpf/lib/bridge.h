@@ -24,22 +24,6 @@
 #define PACKET_HOST 0        /* skb->pkt_type: addressed to this host at layer 2 */
 #define SKB_EXT_ALIGN_SHIFT 3 /* skb extension offsets are in 8-byte units */
 
-/* The ports a bridged flow direction was seen to enter and leave by
- * (ifindexes in the flow's namespace). */
-struct bridge_ports {
-	__u32 in;
-	__u32 out;
-};
-
-/* Written only for bridged packets, so the flows table stays as it is.
- * Sized like flows by the loader. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct flow_key);
-	__type(value, struct bridge_ports);
-} bridged SEC(".maps");
-
 /* dev_has_flag tests one of dev->priv_flags (a bitfield on recent
  * kernels, a plain field on older ones: CO-RE reads either). btf as in
  * KREAD. */

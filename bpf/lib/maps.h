@@ -1,11 +1,17 @@
-/* Maps shared by every hook family. Sizes are set by the loader
- * (--max-flows etc.); the values here are only defaults. */
+/* Every map of the dropspot object, with the types of its keys and values,
+ * grouped by the concern that writes it. They are the object's interface
+ * to user space (bpf2go names them in DropspotMaps, the loader sizes them
+ * by name: --max-flows etc., so the sizes here are only defaults) and, in
+ * sum, its memory: both are read here rather than across the headers that
+ * use them. The code that reads and writes each map is named at its group. */
 #pragma once
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "flow.h"
 #include "stages.h"
+
+/* ---- Counting: flow_table.h, counters.h ---- */
 
 struct flow_counts {
 	__u64 packets[NR_STAGES];
@@ -44,6 +50,7 @@ struct {
 	__type(value, struct stage_totals);
 } totals SEC(".maps");
 
+/* Global counters, one per enum counter (stages.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, NR_COUNTERS);
@@ -51,15 +58,221 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-static __always_inline void counter_add(enum counter c, __u64 n)
-{
-	__u64 *v = bpf_map_lookup_elem(&counters, &c);
+/* ---- Counting window: window.h ---- */
 
-	if (v)
-		__sync_fetch_and_add(v, n);
-}
+struct window {
+	__u32 state;       /* enum window_state (window.h) */
+	__u32 netns_gated; /* some hooks are per namespace: admit only in namespaces that have them all */
+	__u32 generation;  /* bumped by user space; paths remember when they last moved */
+	__u32 pad;
+};
 
-static __always_inline void counter_inc(enum counter c)
-{
-	counter_add(c, 1);
-}
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct window);
+} counting_window SEC(".maps");
+
+/* Namespaces by inode: written READY by user space once it has attached
+ * there, PENDING here the first time a packet of an unknown one is seen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} netns_states SEC(".maps");
+
+/* New namespaces, one inode each, so user space attaches at once instead
+ * of waiting for a rescan. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} netns_news SEC(".maps");
+
+/* A packet's path through one namespace, by skb address: the admission
+ * decision its later stages follow, and the last stage it passed (the
+ * stage a drop comes after). LRU: skbs freed without a drop leave their
+ * entry behind until it is pushed out. */
+struct skb_path {
+	struct flow_key key; /* key.netns: the namespace of this path */
+	__u32 generation;    /* window.generation when it last moved */
+	__u32 segs;          /* wire packets of the skb when it last moved */
+	__u16 stages;        /* a bit per stage passed */
+	__u8 admitted;       /* counted: the path began while the window was open */
+	__u8 last_stage;     /* enum stage */
+	__u8 in_flight_noted; /* counted once as in flight at the window's start */
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct skb_path);
+} skb_paths SEC(".maps");
+
+/* The last admission decision per flow on each CPU, in a few slots picked
+ * by a hash of the key: skbs made from another mid-path (GSO segments at
+ * the device, clones for raw sockets) have no entry of their own and
+ * follow their parent, which passed tx.queue or l4.rcv on this CPU just
+ * before. Written at those two stages only, so that the other traffic of
+ * the CPU (a connection's ACKs) rarely takes the slot in between. */
+#define RECENT_SLOTS 64
+
+struct recent_path {
+	struct flow_key key;
+	__u32 admitted;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RECENT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct recent_path);
+} recent_paths SEC(".maps");
+
+/* ---- Bridges: bridge.h ---- */
+
+/* The ports a bridged flow direction was seen to enter and leave by
+ * (ifindexes in the flow's namespace). */
+struct bridge_ports {
+	__u32 in;
+	__u32 out;
+};
+
+/* Written only for bridged packets, so the flows table stays as it is.
+ * Sized like flows by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct bridge_ports);
+} bridged SEC(".maps");
+
+/* ---- Transmit completion: hooks/tracepoint.h ---- */
+
+/* A packet handed to the driver, remembered until net_dev_xmit reports the
+ * driver's verdict. By then the driver may have freed or forwarded the skb,
+ * so tx.done must not read it: it matches the pointer only. start_xmit and
+ * xmit run back to back on one CPU; stacked devices nest, hence a few
+ * slots picked by pointer. */
+#define TX_SLOTS 8
+
+struct tx_inflight {
+	__u64 skb;
+	__u32 verdict;
+	struct flow_key key;
+	struct pkt_meta meta;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tx_inflight);
+} tx_inflight SEC(".maps");
+
+/* ---- Drops: hooks/drop.h ---- */
+
+struct drop_key {
+	struct flow_key flow;
+	__u32 reason; /* enum skb_drop_reason of the running kernel; 0 if it has none */
+	__u8 stage;   /* last stage the packet passed, or STAGE_NONE */
+	__u8 kind;    /* enum drop_kind */
+	__u8 flags;   /* enum drop_flag */
+	__u8 pad;
+	__u32 ifindex; /* the skb's device when freed, 0 if none */
+	__u32 pad2;
+	__u64 location; /* address the skb was freed from */
+};
+
+/* LRU, like the flow table: a long-running exporter must keep recording
+ * new drops after a port scan has filled the table; the entries pushed out
+ * are counted (created - present). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct drop_key);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* Longest packet capture an event carries (--snaplen is capped to it). */
+#define MAX_SNAPLEN 1024
+
+struct drop_event {
+	__u64 time_ns; /* bpf_ktime_get_ns */
+	struct drop_key key;
+	__s32 stack_id; /* into stacks, or negative */
+	__u32 segs;
+	__u32 caplen;  /* bytes of packet that follow, from the IP header */
+	__u32 origlen; /* IP bytes of the packet */
+	__u32 pad;
+};
+
+/* An event and its packet bytes, assembled per CPU and sent with only the
+ * bytes captured, so short captures take little ring buffer. */
+struct event_buf {
+	struct drop_event e;
+	__u8 packet[2 * MAX_SNAPLEN]; /* room for the verifier's bound, see emit_event */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event_buf);
+} event_buf SEC(".maps");
+
+/* Drop events for user space (--events, -w): sized for bursts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* Kernel stacks of dropped packets (--stack), by drop_event.stack_id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1024);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 127 * sizeof(__u64));
+} stacks SEC(".maps");
+
+/* Per-CPU event budget for the current second. */
+struct event_budget {
+	__u64 second;
+	__u32 used;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event_budget);
+} event_budget SEC(".maps");
+
+/* ---- Pointer values: ptr_addr.h ---- */
+
+/* One per-CPU word to turn a pointer into a number (ptr_addr). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ptr_scratch SEC(".maps");
+
+/* ---- Parser self-test: hooks/selftest.h ---- */
+
+struct selftest_result {
+	enum parse_result ret;
+	__u32 matched; /* the filter (CFG) passes the packet, parsed or not */
+	struct flow_key key;
+	struct pkt_meta meta;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct selftest_result);
+} parse_results SEC(".maps");

@@ -14,6 +14,7 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "counters.h"
 #include "flow.h"
 #include "maps.h"
 #include "stages.h"
@@ -24,82 +25,10 @@ enum window_state {
 	WINDOW_CLOSING,  /* stopping: admitted packets finish, no new ones */
 };
 
-struct window {
-	__u32 state;       /* enum window_state */
-	__u32 netns_gated; /* some hooks are per namespace: admit only in namespaces that have them all */
-	__u32 generation;  /* bumped by user space; paths remember when they last moved */
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct window);
-} counting_window SEC(".maps");
-
 enum netns_state {
 	NETNS_PENDING = 1, /* seen, user space told, hooks not yet attached */
 	NETNS_READY,       /* every per-namespace hook is attached */
 };
-
-/* Namespaces by inode: written READY by user space once it has attached
- * there, PENDING here the first time a packet of an unknown one is seen. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u32);
-} netns_states SEC(".maps");
-
-/* New namespaces, one inode each, so user space attaches at once instead
- * of waiting for a rescan. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
-} netns_news SEC(".maps");
-
-/* A packet's path through one namespace, by skb address: the admission
- * decision its later stages follow, and the last stage it passed (the
- * stage a drop comes after). LRU: skbs freed without a drop leave their
- * entry behind until it is pushed out. */
-struct skb_path {
-	struct flow_key key; /* key.netns: the namespace of this path */
-	__u32 generation;    /* window.generation when it last moved */
-	__u32 segs;          /* wire packets of the skb when it last moved */
-	__u16 stages;        /* a bit per stage passed */
-	__u8 admitted;       /* counted: the path began while the window was open */
-	__u8 last_stage;     /* enum stage */
-	__u8 in_flight_noted; /* counted once as in flight at the window's start */
-	__u8 pad[7];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct skb_path);
-} skb_paths SEC(".maps");
-
-/* The last admission decision per flow on each CPU, in a few slots picked
- * by a hash of the key: skbs made from another mid-path (GSO segments at
- * the device, clones for raw sockets) have no entry of their own and
- * follow their parent, which passed tx.queue or l4.rcv on this CPU just
- * before. Written at those two stages only, so that the other traffic of
- * the CPU (a connection's ACKs) rarely takes the slot in between. */
-#define RECENT_SLOTS 64
-
-struct recent_path {
-	struct flow_key key;
-	__u32 admitted;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, RECENT_SLOTS);
-	__type(key, __u32);
-	__type(value, struct recent_path);
-} recent_paths SEC(".maps");
 
 static __always_inline struct window *window_get(void)
 {

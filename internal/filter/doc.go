@@ -9,7 +9,7 @@
 // [Rule]s, each an AND of at most [MaxPreds] [Pred]icates, each of which may
 // be negated. A packet passes if any rule has all its predicates true; an
 // empty Program passes every packet. [Program.Match] is the reference
-// implementation of exactly what bpf/lib/count.h does.
+// implementation of exactly what bpf/lib/filter.h does.
 //
 // # Syntax
 //

@@ -15,7 +15,7 @@ type Packet struct {
 }
 
 // Match reports whether the program passes pkt. It is the reference for
-// filter_match in bpf/lib/count.h and must stay exactly equivalent to it:
+// filter_match in bpf/lib/filter.h and must stay exactly equivalent to it:
 // tests use it as the oracle for what the kernel side counts.
 func (p Program) Match(pkt Packet) bool {
 	if len(p) == 0 {
@@ -56,7 +56,7 @@ func (r Rule) match(pkt Packet) bool {
 	return true
 }
 
-// match is pred_true in bpf/lib/count.h.
+// match is pred_matches in bpf/lib/filter.h.
 func (p Pred) match(pkt Packet) bool {
 	r := false
 	switch p.Kind {
@@ -90,7 +90,7 @@ func unmap4(pkt Packet, a netip.Addr) netip.Addr {
 	return a
 }
 
-// isPortProto is is_port_proto in bpf/lib/count.h: TCP, UDP, UDP-Lite and
+// isPortProto is is_port_proto in bpf/lib/filter.h: TCP, UDP, UDP-Lite and
 // SCTP, the protocols whose first four bytes are source and destination
 // port.
 func isPortProto(proto uint8) bool {
