@@ -80,7 +80,20 @@ type podSpec struct {
 	HostPID                       bool              `yaml:"hostPID"`
 	TerminationGracePeriodSeconds *int              `yaml:"terminationGracePeriodSeconds"`
 	NodeSelector                  map[string]string `yaml:"nodeSelector"`
-	Tolerations                   []struct {
+	Affinity                      struct {
+		NodeAffinity struct {
+			Required struct {
+				Terms []struct {
+					MatchExpressions []struct {
+						Key      string   `yaml:"key"`
+						Operator string   `yaml:"operator"`
+						Values   []string `yaml:"values"`
+					} `yaml:"matchExpressions"`
+				} `yaml:"nodeSelectorTerms"`
+			} `yaml:"requiredDuringSchedulingIgnoredDuringExecution"`
+		} `yaml:"nodeAffinity"`
+	} `yaml:"affinity"`
+	Tolerations []struct {
 		Key      string `yaml:"key"`
 		Operator string `yaml:"operator"`
 		Effect   string `yaml:"effect"`
@@ -389,10 +402,41 @@ func TestHostNamespacesAndAccount(t *testing.T) {
 	if !all {
 		t.Error("tolerations must include {operator: Exists} to run on every node")
 	}
-	// The committed BPF object is x86-64 only.
-	if got := ps.NodeSelector["kubernetes.io/arch"]; got != "amd64" {
-		t.Errorf("nodeSelector kubernetes.io/arch = %q, want amd64 (only x86-64 BPF objects exist)", got)
+	// BPF objects exist for amd64 and arm64 (internal/bpf): exactly those.
+	var arches []string
+	for _, term := range ps.Affinity.NodeAffinity.Required.Terms {
+		for _, e := range term.MatchExpressions {
+			if e.Key == "kubernetes.io/arch" && e.Operator == "In" {
+				arches = append(arches, e.Values...)
+			}
+		}
 	}
+	if want := committedArches(t); !slices.Equal(arches, want) {
+		t.Errorf("node affinity kubernetes.io/arch In %v, want %v (the architectures of internal/bpf's objects)", arches, want)
+	}
+	if _, ok := ps.NodeSelector["kubernetes.io/arch"]; ok {
+		t.Error("nodeSelector kubernetes.io/arch admits one architecture; the node affinity says which")
+	}
+}
+
+// committedArches lists the GOARCH of every committed BPF object, sorted.
+func committedArches(t *testing.T) []string {
+	objs, err := filepath.Glob("../internal/bpf/dropspot_*_bpfel.o")
+	if err != nil || len(objs) == 0 {
+		t.Fatalf("no BPF objects in internal/bpf: %v", err)
+	}
+	arches := map[string]string{"x86": "amd64", "arm64": "arm64"}
+	var out []string
+	for _, o := range objs {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(o), "dropspot_"), "_bpfel.o")
+		arch, ok := arches[name]
+		if !ok {
+			t.Fatalf("%s: unknown bpf2go target %q", o, name)
+		}
+		out = append(out, arch)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // wantCaps is the capability set, each explained in daemonset.yaml.
@@ -945,7 +989,8 @@ func TestDockerfile(t *testing.T) {
 	}
 	s := string(data)
 	for _, want := range []string{
-		"FROM golang:1.26 AS build",
+		"FROM --platform=$BUILDPLATFORM golang:1.26 AS build",
+		"GOARCH=$TARGETARCH",
 		"CGO_ENABLED=0",
 		"-o /dropspot ./cmd/dropspot",
 		`ENTRYPOINT ["/dropspot"]`,
