@@ -1,3 +1,4 @@
+/* ptr_addr: a typed pointer (an skb) as a number, to key maps by. */
 #pragma once
 
 #include "vmlinux.h"
