@@ -260,16 +260,18 @@ func expectWindowed(t *testing.T, tr *Tracer, r *report.Report, src, dst netip.A
 	}
 }
 
+// liveCase is one kind of live flow: UDP or TCP, IPv4 or IPv6.
+type liveCase struct {
+	name string
+	v6   bool
+	gen  func(*testing.T, *liveFlow, func(func() error) error, func(func() error) error, netip.Addr, netip.Addr)
+}
+
+var liveCases = []liveCase{{"udp4", false, liveUDP}, {"udp6", true, liveUDP}, {"tcp4", false, liveTCP}, {"tcp6", true, liveTCP}}
+
 func TestLiveFlowsAcrossAPair(t *testing.T) {
 	testnet.RequirePrivileged(t)
-	for _, tc := range []struct {
-		name string
-		v6   bool
-		gen  func(*testing.T, *liveFlow, func(func() error) error, func(func() error) error, netip.Addr, netip.Addr)
-	}{
-		{"udp4", false, liveUDP}, {"udp6", true, liveUDP},
-		{"tcp4", false, liveTCP}, {"tcp6", true, liveTCP},
-	} {
+	for _, tc := range liveCases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := testnet.NewPair(t)
 			src, dst := p.A4, p.B4
@@ -307,13 +309,7 @@ func TestLiveTCPWithoutGSO(t *testing.T) {
 
 func TestLiveFlowsThroughARouter(t *testing.T) {
 	testnet.RequirePrivileged(t)
-	for _, tc := range []struct {
-		name string
-		v6   bool
-		gen  func(*testing.T, *liveFlow, func(func() error) error, func(func() error) error, netip.Addr, netip.Addr)
-	}{
-		{"udp4", false, liveUDP}, {"udp6", true, liveUDP}, {"tcp4", false, liveTCP}, {"tcp6", true, liveTCP},
-	} {
+	for _, tc := range liveCases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testnet.NewChain(t)
 			src, dst := c.A4, c.B4
