@@ -138,10 +138,10 @@ func (b *bench) dropStormOnce(cfg string, rep int) (s DropStormSample, err error
 // closed port, in namespace B.
 type floodFlow struct {
 	sport int
-	netns uint64
+	netns uint32
 }
 
-func (f floodFlow) is(proto, src string, sport int, dst string, dport int, netns uint64) bool {
+func (f floodFlow) is(proto, src string, sport int, dst string, dport int, netns uint32) bool {
 	return proto == "udp" && src == addrA && dst == addrB && sport == f.sport && strconv.Itoa(dport) == dropPort &&
 		netns == f.netns
 }
@@ -200,22 +200,22 @@ func (s *DropStormSample) readReport(flood floodFlow, path string) error {
 	}
 	s.DropReasons = map[string]uint64{}
 	for _, f := range r.Flows {
-		if flood.is(f.Proto, f.Src, f.Sport, f.Dst, f.Dport, f.Netns) {
+		if flood.is(f.Proto, f.Src, int(f.Sport), f.Dst, int(f.Dport), f.Netns) {
 			for _, d := range f.Drops {
 				s.FlowDrops += d.Count
 				s.DropReasons[d.Reason+"@"+d.Stage] += d.Count
 			}
 		}
 	}
-	c := r.counters()
-	s.DropsUnrecorded, s.DropsEvicted = c["drops_unrecorded"], c["drops_evicted"]
-	s.Throttled, s.Lost = c["events_throttled"], c["events_lost"]
+	o := r.Overflow
+	s.DropsUnrecorded, s.DropsEvicted = o.DropsUnrecorded, o.DropsEvicted
+	s.Throttled, s.Lost = o.EventsThrottled, o.EventsLost
 	return nil
 }
 
 // dsEvent: the fields of a --events line the drop storm reads.
 type dsEvent struct {
-	Netns uint64 `json:"netns"`
+	Netns uint32 `json:"netns"`
 	Flow  struct {
 		Proto string `json:"proto"`
 		Src   string `json:"src"`
@@ -291,7 +291,7 @@ func capturedPackets(flood floodFlow, path string) (uint64, error) {
 			return n, fmt.Errorf("pcapng: %w", err)
 		}
 		_, ns, _ := strings.Cut(iface.Name, "@netns:")
-		netns, _ := strconv.ParseUint(ns, 10, 64)
+		netns, _ := strconv.ParseUint(ns, 10, 32)
 		p := gopacket.NewPacket(data, layers.LayerTypeIPv4, gopacket.NoCopy)
 		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 		udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
@@ -300,7 +300,7 @@ func capturedPackets(flood floodFlow, path string) (uint64, error) {
 		}
 		src, _ := netip.AddrFromSlice(ip.SrcIP)
 		dst, _ := netip.AddrFromSlice(ip.DstIP)
-		if flood.is("udp", src.String(), int(udp.SrcPort), dst.String(), int(udp.DstPort), netns) {
+		if flood.is("udp", src.String(), int(udp.SrcPort), dst.String(), int(udp.DstPort), uint32(netns)) {
 			n++
 		}
 	}

@@ -49,18 +49,18 @@ var stormFlood = floodFlow{sport: stormSport, netns: stormNetns}
 // TestDropStormReport: the flood flow's drops in namespace B, no one
 // else's, against the drop table's counters.
 func TestDropStormReport(t *testing.T) {
-	dport, _ := strconv.Atoi(dropPort)
-	flood := func(netns uint64, sport, dport, count int) dsFlow {
-		return dsFlow{Proto: "udp", Src: addrA, Sport: sport, Dst: addrB, Dport: dport, Netns: netns,
-			Drops: []dsDrop{{Reason: "NO_SOCKET", Stage: "l4.rcv", Count: uint64(count)}}}
+	dport := unitPort(dropPort)
+	flood := func(netns uint32, sport, dport uint16, count uint64) report.Flow {
+		return report.Flow{Proto: "udp", Src: addrA, Sport: sport, Dst: addrB, Dport: dport, Netns: netns,
+			Drops: []report.Drop{{Reason: "NO_SOCKET", Stage: "l4.rcv", Count: count}}}
 	}
-	flows := []dsFlow{
+	flows := []report.Flow{
 		flood(stormNetns, stormSport, dport, 900),
 		flood(1, stormSport, dport, 7), // the same flow in another namespace
 		flood(stormNetns, stormSport+1, dport, 7),
 		flood(stormNetns, stormSport, dport+1, 7),
 	}
-	flows[0].Drops = append(flows[0].Drops, dsDrop{Reason: "SOCKET_RCVBUFF", Stage: "sock.rcv", Count: 50})
+	flows[0].Drops = append(flows[0].Drops, report.Drop{Reason: "SOCKET_RCVBUFF", Stage: "sock.rcv", Count: 50})
 	for _, tc := range []struct {
 		name     string
 		overflow map[string]any
@@ -181,8 +181,8 @@ func TestDropStormCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	rep := unitWriteReport(t, []dsFlow{{Proto: "udp", Src: addrA, Sport: stormSport, Dst: addrB, Dport: dport,
-		Netns: stormNetns, Drops: []dsDrop{{Reason: "NO_SOCKET", Count: 10}}}}, map[string]any{"events_throttled": 5})
+	rep := unitWriteReport(t, []report.Flow{{Proto: "udp", Src: addrA, Sport: stormSport, Dst: addrB, Dport: uint16(dport),
+		Netns: stormNetns, Drops: []report.Drop{{Reason: "NO_SOCKET", Count: 10}}}}, map[string]any{"events_throttled": 5})
 
 	s := DropStormSample{Sent: 10}
 	if err := s.judge(dropStormRuns["dropspot-pcapng"], stormFlood, rep, pcap, ""); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,35 +14,14 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 
+	"github.com/dropspot/dropspot/internal/hookplan"
 	"github.com/dropspot/dropspot/internal/netns"
 )
 
-// emptyTracepoints are the tp_btf hooks dropspot's plan uses on a kernel
-// without fentry/kprobes (tp_<name> in bpf/hooks/tracepoint.h, drop.h).
-var emptyTracepoints = []struct{ tp, name string }{
-	{"netif_rx", "e_netif_rx"}, {"napi_gro_receive_entry", "e_gro_entry"},
-	{"netif_receive_skb_entry", "e_rcv_entry"}, {"netif_receive_skb_list_entry", "e_rcv_list"},
-	{"netif_receive_skb", "e_netif_rcv_skb"}, {"net_dev_queue", "e_dev_queue"},
-	{"net_dev_start_xmit", "e_start_xmit"}, {"net_dev_xmit", "e_dev_xmit"}, {"kfree_skb", "e_kfree_skb"},
-}
-
-// emptyNetfilter are the netfilter hooks dropspot's plan uses; the empty
-// programs sit at a middle priority, away from dropspot's first/last.
-var emptyNetfilter = []struct {
-	name string
-	hook link.NetfilterInetHook
-}{
-	{"pre_routing", link.NetfilterInetPreRouting},
-	{"local_in", link.NetfilterInetLocalIn},
-	{"forward", link.NetfilterInetForward},
-	{"local_out", link.NetfilterInetLocalOut},
-	{"post_routing", link.NetfilterInetPostRouting},
-}
-
-// emptyProgs loads a program that only returns on every hook dropspot
-// uses, attaches it (netfilter links in each given namespace), prints
-// "ready" and holds until SIGINT/SIGTERM. Its bpf_stats are the floor a
-// hook costs before any work is done.
+// emptyProgs loads a program that only returns on every hook dropspot's
+// plan uses, attaches it (netfilter links in each given namespace),
+// prints "ready" and holds until SIGINT/SIGTERM. Its bpf_stats are the
+// floor a hook costs before any work is done.
 func emptyProgs(args []string) error {
 	fs := flag.NewFlagSet("empty", flag.ContinueOnError)
 	nsPaths := fs.String("netns", "", "comma-separated namespace paths for the netfilter links")
@@ -53,97 +33,114 @@ func emptyProgs(args []string) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return err
 	}
-	ret := func(v int32) asm.Instructions {
-		return asm.Instructions{asm.Mov.Imm(asm.R0, v), asm.Return()}
-	}
-	var links []link.Link
-	defer func() {
-		for _, l := range links {
-			l.Close()
-		}
-	}()
 	fam := map[string]bool{}
 	for _, f := range strings.Split(*families, ",") {
 		fam[strings.TrimSpace(f)] = true
-	}
-	if !fam["tp"] {
-		emptyTracepoints = nil
-	}
-	if !fam["nf"] {
-		emptyNetfilter = nil
-	}
-	if !fam["cg"] {
-		*cgroup = ""
-	}
-	for _, e := range emptyTracepoints {
-		tp := e.tp
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-			Name: e.name, Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp,
-			AttachTo: tp, Instructions: ret(0), License: "GPL",
-		})
-		if err != nil {
-			return fmt.Errorf("load empty tp_btf/%s: %w", tp, err)
-		}
-		defer prog.Close()
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
-		if err != nil {
-			return fmt.Errorf("attach empty tp_btf/%s: %w", tp, err)
-		}
-		links = append(links, l)
-		announce(prog, "tp_btf/"+tp)
 	}
 	var paths []string
 	if *nsPaths != "" {
 		paths = strings.Split(*nsPaths, ",")
 	}
-	for i, h := range emptyNetfilter {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-			Name: "e_nf_" + h.name, Type: ebpf.Netfilter, AttachType: ebpf.AttachNetfilter,
-			Instructions: ret(1), License: "GPL", // NF_ACCEPT
-		})
-		if err != nil {
-			return fmt.Errorf("load empty netfilter %s: %w", h.name, err)
+	var held holder
+	defer held.close()
+	seen := map[string]bool{}
+	for _, p := range planProbes() {
+		if seen[p.hook] {
+			continue // LOCAL_IN carries two of dropspot's stages; kfree_skb has two variants
 		}
-		defer prog.Close()
-		announce(prog, "netfilter/"+strings.ToUpper(h.name))
-		for _, p := range paths {
-			err := netns.Do(p, func() error {
-				for _, pf := range []link.NetfilterProtocolFamily{link.NetfilterProtoIPv4, link.NetfilterProtoIPv6} {
-					l, err := link.AttachNetfilter(link.NetfilterOptions{
-						Program: prog, ProtocolFamily: pf, Hook: h.hook, Priority: int32(-100000 - i),
-					})
-					if err != nil {
-						return err
-					}
-					links = append(links, l)
+		seen[p.hook] = true
+		var err error
+		switch {
+		case p.kind == hookplan.Tracepoint && fam["tp"]:
+			err = held.emptyTracepoint(strings.TrimPrefix(p.hook, "tp_btf/"))
+		case p.kind == hookplan.Netfilter && fam["nf"]:
+			// a middle priority, away from dropspot's first and last
+			err = held.emptyNetfilter(p, paths, int32(-100000-len(seen)))
+		case p.kind == hookplan.CgroupSKB && fam["cg"] && *cgroup != "":
+			err = held.emptyCgroup(*cgroup)
+		}
+		if err != nil {
+			return fmt.Errorf("empty program on %s: %w", p.hook, err)
+		}
+	}
+	holdUntilSignal()
+	return nil
+}
+
+// holder keeps programs and links open until the helper ends.
+type holder []io.Closer
+
+func (h *holder) close() {
+	for _, c := range *h {
+		c.Close()
+	}
+}
+
+// load loads a program that only returns ret and says which hook it is
+// for ("prog ID HOOK").
+func (h *holder) load(spec *ebpf.ProgramSpec, ret int32, hook string) (*ebpf.Program, error) {
+	spec.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()}
+	spec.License = "GPL"
+	prog, err := ebpf.NewProgram(spec)
+	if err != nil {
+		return nil, err
+	}
+	*h = append(*h, prog)
+	announce(prog, hook)
+	return prog, nil
+}
+
+func (h *holder) emptyTracepoint(tp string) error {
+	prog, err := h.load(&ebpf.ProgramSpec{Name: "e_" + tp, Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: tp}, 0, "tp_btf/"+tp)
+	if err != nil {
+		return err
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	if err != nil {
+		return err
+	}
+	*h = append(*h, l)
+	return nil
+}
+
+// emptyNetfilter attaches an NF_ACCEPT program in each namespace, IPv4
+// and IPv6.
+func (h *holder) emptyNetfilter(p planProbe, nsPaths []string, priority int32) error {
+	name := strings.ToLower(strings.TrimPrefix(p.hook, "netfilter/"))
+	prog, err := h.load(&ebpf.ProgramSpec{Name: "e_nf_" + name, Type: ebpf.Netfilter, AttachType: ebpf.AttachNetfilter}, 1, p.hook)
+	if err != nil {
+		return err
+	}
+	for _, path := range nsPaths {
+		err := netns.Do(path, func() error {
+			for _, pf := range []link.NetfilterProtocolFamily{link.NetfilterProtoIPv4, link.NetfilterProtoIPv6} {
+				l, err := link.AttachNetfilter(link.NetfilterOptions{
+					Program: prog, ProtocolFamily: pf, Hook: link.NetfilterInetHook(p.nfHook), Priority: priority,
+				})
+				if err != nil {
+					return err
 				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("attach empty netfilter %s in %s: %w", h.name, p, err)
+				*h = append(*h, l)
 			}
-		}
-	}
-	if *cgroup != "" {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-			Name: "e_cg_ingress", Type: ebpf.CGroupSKB, AttachType: ebpf.AttachCGroupInetIngress,
-			Instructions: ret(1), License: "GPL",
+			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("load empty cgroup_skb: %w", err)
+			return fmt.Errorf("in %s: %w", path, err)
 		}
-		defer prog.Close()
-		l, err := link.AttachCgroup(link.CgroupOptions{Path: *cgroup, Attach: ebpf.AttachCGroupInetIngress, Program: prog})
-		if err != nil {
-			return fmt.Errorf("attach empty cgroup_skb: %w", err)
-		}
-		links = append(links, l)
-		announce(prog, "cgroup_skb/ingress")
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	fmt.Println("ready")
-	<-sig
+	return nil
+}
+
+func (h *holder) emptyCgroup(root string) error {
+	prog, err := h.load(&ebpf.ProgramSpec{Name: "e_cg_ingress", Type: ebpf.CGroupSKB, AttachType: ebpf.AttachCGroupInetIngress}, 1, "cgroup_skb/ingress")
+	if err != nil {
+		return err
+	}
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: ebpf.AttachCGroupInetIngress, Program: prog})
+	if err != nil {
+		return err
+	}
+	*h = append(*h, l)
 	return nil
 }
 
@@ -156,4 +153,13 @@ func announce(prog *ebpf.Program, hook string) {
 	if id, ok := info.ID(); ok {
 		fmt.Printf("prog %d %s\n", id, hook)
 	}
+}
+
+// holdUntilSignal says "ready" to the harness and waits for SIGINT or
+// SIGTERM.
+func holdUntilSignal() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	fmt.Println("ready")
+	<-sig
 }

@@ -16,20 +16,6 @@ func spread(s summary, format string) string {
 	return fmt.Sprintf(format+" ["+format+"–"+format+"]", s.Median, s.Min, s.Max)
 }
 
-// stageOrder sorts dropspot's hooks in path order.
-var stageOrder = []string{"tp_netif_rx", "tp_napi_gro_receive_entry", "tp_netif_receive_skb_entry", "tp_netif_receive_skb_list_entry",
-	"tp_netif_receive_skb", "nf_ip_rcv", "nf_ip_local_in", "nf_l4_rcv", "cg_sock_rcv", "nf_ip_forward", "nf_ip_local_out",
-	"nf_ip_postrouting", "tp_net_dev_queue", "tp_net_dev_start_xmit", "tp_net_dev_xmit", "tp_kfree_skb"}
-
-func orderOf(name string) int {
-	for i, n := range stageOrder {
-		if n == name {
-			return i
-		}
-	}
-	return len(stageOrder)
-}
-
 // hookAverages are the pooled ns per invocation the targets are about.
 type hookAverages struct {
 	ds, emptyMatched, bt, dsOnBtHooks float64

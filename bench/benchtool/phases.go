@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -21,6 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dropspot/dropspot/internal/netns"
+	"github.com/dropspot/dropspot/internal/report"
+	"github.com/dropspot/dropspot/internal/stage"
 )
 
 // ---- startup -------------------------------------------------------------
@@ -162,69 +165,46 @@ func (b *bench) measureOnce(cfg string, rep int) (s ThroughputSample, err error)
 	return s, nil
 }
 
-// dsFlow and dsDrop: the fields of dropspot's JSON report accuracy reads.
-type dsFlow struct {
-	Proto  string            `json:"proto"`
-	Src    string            `json:"src"`
-	Sport  int               `json:"sport"`
-	Dst    string            `json:"dst"`
-	Dport  int               `json:"dport"`
-	Netns  uint64            `json:"netns"`
-	Stages map[string]uint64 `json:"stages"`
-	Drops  []dsDrop          `json:"drops"`
+// pathStages are the stages a datagram from A to B passes, in its order:
+// out of A (ip.local_out … tx.done), into B (rx.driver … sock.rcv); not
+// ip.forward.
+var pathStages = func() []string {
+	var names []string
+	for _, s := range append(stage.All()[stage.IPLocalOut:], stage.All()[:stage.IPForward]...) {
+		names = append(names, s.String())
+	}
+	return names
+}()
+
+// readReport reads a dropspot JSON report from a file.
+func readReport(path string) (*report.Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return report.ReadJSON(f)
 }
 
-type dsDrop struct {
-	Reason   string `json:"reason"`
-	Stage    string `json:"stage"`
-	Location string `json:"location"`
-	Count    uint64 `json:"count"`
-}
-
-type dsReport struct {
-	Flows            []dsFlow                   `json:"flows"`
-	Overflow         map[string]json.RawMessage `json:"overflow"`
-	FlowTableEntries int                        `json:"flow_table_entries"`
-}
-
-// counters are the report's numeric overflow counters (unparsed_drops,
-// a list, is not one).
-func (r dsReport) counters() map[string]uint64 {
+// overflowCounters are the report's numeric overflow counters by their
+// JSON names, as results.json keeps them (unparsed_drops, a list, is not
+// one).
+func overflowCounters(o report.Overflow) map[string]uint64 {
 	c := map[string]uint64{}
-	for k, v := range r.Overflow {
-		var n uint64
-		if json.Unmarshal(v, &n) == nil {
-			c[k] = n
+	v := reflect.ValueOf(o)
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Uint64 {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			c[name] = f.Uint()
 		}
 	}
 	return c
 }
 
-// readReport reads a dropspot JSON report from a file.
-func readReport(path string) (dsReport, error) {
-	var r dsReport
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return r, fmt.Errorf("dropspot JSON: %w", err)
-	}
-	return r, nil
-}
-
-// pathStages are the stages a datagram from A to B passes (not ip.forward).
-var pathStages = []string{"ip.local_out", "ip.postrouting", "tx.queue", "tx.xmit", "tx.done",
-	"rx.driver", "rx.core", "ip.rcv", "ip.local_in", "l4.rcv", "sock.rcv"}
-
-// overflowLossKeys are the report's counters for packets it could not put
-// in a flow.
-var overflowLossKeys = []string{"evicted_flows", "flow_create_failed", "drops_unrecorded", "tx_done_unmatched", "unparsed"}
-
 // accuracy compares the flood flow's per-stage counts with the datagrams
 // the sender's kernel accepted. Only records in the benchmark's own
 // namespaces (netns inodes) count: the host may carry other traffic.
-func accuracy(path string, u udpRunResult, rep int, netns []uint64) (Accuracy, error) {
+func accuracy(path string, u udpRunResult, rep int, netns []uint32) (Accuracy, error) {
 	a := Accuracy{Rep: rep, Sent: u.Send.Sent, Received: u.Recv.Received, Stages: map[string]uint64{},
 		Missing: map[string]int64{}, DropReasons: map[string]uint64{}, Overflow: map[string]uint64{}}
 	r, err := readReport(path)
@@ -234,7 +214,7 @@ func accuracy(path string, u udpRunResult, rep int, netns []uint64) (Accuracy, e
 	dport, _ := strconv.Atoi(udpPort)
 	found := 0
 	for _, f := range r.Flows {
-		if f.Proto != "udp" || f.Src != addrA || f.Dst != addrB || f.Sport != u.Send.Sport || f.Dport != dport ||
+		if f.Proto != "udp" || f.Src != addrA || f.Dst != addrB || int(f.Sport) != u.Send.Sport || int(f.Dport) != dport ||
 			!slices.Contains(netns, f.Netns) {
 			continue
 		}
@@ -247,10 +227,10 @@ func accuracy(path string, u udpRunResult, rep int, netns []uint64) (Accuracy, e
 			a.DropReasons[d.Reason+"@"+d.Stage] += d.Count
 		}
 	}
-	a.Overflow = r.counters()
-	for _, k := range overflowLossKeys {
-		a.OverflowLoss += a.Overflow[k]
-	}
+	a.Overflow = overflowCounters(r.Overflow)
+	// the packets the report could not put in a flow
+	o := r.Overflow
+	a.OverflowLoss = o.EvictedFlows + o.FlowCreateFailed + o.DropsUnrecorded + o.TxDoneUnmatched + o.Unparsed
 	if found == 0 {
 		a.Verdict = "FLOW NOT FOUND"
 		return a, nil
@@ -521,25 +501,6 @@ func (b *bench) phaseComponents() error {
 		b.res.Components = append(b.res.Components, *c)
 	}
 	return nil
-}
-
-// dropspotHook names the hook of a dropspot program by its name (bpf/hooks).
-func dropspotHook(name string) string {
-	nf := map[string]string{
-		"nf_ip_rcv": "netfilter/PRE_ROUTING", "nf_ip_local_in": "netfilter/LOCAL_IN", "nf_l4_rcv": "netfilter/LOCAL_IN",
-		"nf_ip_forward": "netfilter/FORWARD", "nf_ip_local_out": "netfilter/LOCAL_OUT", "nf_ip_postrouting": "netfilter/POST_ROUTING",
-	}
-	switch {
-	case nf[name] != "":
-		return nf[name]
-	case name == "cg_sock_rcv":
-		return "cgroup_skb/ingress"
-	case name == "tp_kfree_skb" || name == "tp_kfree_skb_noreason":
-		return "tp_btf/kfree_skb"
-	case strings.HasPrefix(name, "tp_"):
-		return "tp_btf/" + strings.TrimPrefix(name, "tp_")
-	}
-	return "?/" + name
 }
 
 // profileTop tries `bpftool prog profile` on the dropspot program that

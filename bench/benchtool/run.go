@@ -22,6 +22,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/dropspot/dropspot/internal/hookplan"
 	"github.com/dropspot/dropspot/internal/netns"
 )
 
@@ -221,7 +222,7 @@ func (b *bench) main() error {
 
 	b.res.Machine = machineInfo()
 	b.res.Machine.Dropspot = dropspotInfo(b.opt.dropspot)
-	if b.cgroup, err = cgroup2Root(); err != nil {
+	if b.cgroup, err = hookplan.CgroupV2Root(); err != nil {
 		return err
 	}
 	if err := b.setupNet(); err != nil {
@@ -338,14 +339,14 @@ func (b *bench) setupNet() error {
 
 // netnsInodes are the benchmark's two namespaces as dropspot's reports
 // name them (the nsfs inode).
-func (b *bench) netnsInodes() ([]uint64, error) {
-	var inos []uint64
+func (b *bench) netnsInodes() ([]uint32, error) {
+	var inos []uint32
 	for _, ns := range []string{b.nsA, b.nsB} {
 		ino, err := netns.Inode(netns.Named(ns))
 		if err != nil {
 			return nil, err
 		}
-		inos = append(inos, uint64(ino))
+		inos = append(inos, ino)
 	}
 	return inos, nil
 }
@@ -372,20 +373,6 @@ func (b *bench) cleanup() {
 		}
 	}
 	b.nsA, b.nsB = "", ""
-}
-
-func cgroup2Root() (string, error) {
-	data, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[2] == "cgroup2" {
-			return f[1], nil
-		}
-	}
-	return "", errors.New("no cgroup2 mount")
 }
 
 // ---- tools ----------------------------------------------------------------
@@ -567,8 +554,8 @@ func probeTcpdrop(b *bench) TcpdropResult {
 	if err != nil {
 		r.Error = err.Error()
 		kp := "kprobes: available"
-		if !kprobesAvailable() {
-			kp = "kprobes: unavailable (no /sys/bus/event_source/devices/kprobe, no kprobe_events: CONFIG_KPROBES off), which tcpdrop's kprobe on tcp_drop/tcp_v4_do_rcv needs even with headers"
+		if err := hookplan.KprobesAvailable(); err != nil {
+			kp = err.Error() + ", which tcpdrop's kprobe on tcp_drop/tcp_v4_do_rcv needs even with headers"
 		}
 		r.Status = "not runnable here: " + err.Error() + " [" + kp + "]"
 		return r
@@ -577,15 +564,6 @@ func probeTcpdrop(b *bench) TcpdropResult {
 	r.Runnable = true
 	r.Status = "runs"
 	return r
-}
-
-func kprobesAvailable() bool {
-	for _, p := range []string{"/sys/bus/event_source/devices/kprobe", "/sys/kernel/tracing/kprobe_events", "/sys/kernel/debug/tracing/kprobe_events"} {
-		if _, err := os.Stat(p); err == nil {
-			return true
-		}
-	}
-	return false
 }
 
 // ---- traffic ----------------------------------------------------------------

@@ -124,7 +124,7 @@ func (r *resolver) attachFentry(a *attachment, p Probe) error {
 // "no such function" and "kprobes unavailable" are told apart: cilium/ebpf
 // reports both as os.ErrNotExist.
 func (r *resolver) attachKprobe(a *attachment, prog *ebpf.Program, p Probe) error {
-	if err := kprobesAvailable(); err != nil {
+	if err := KprobesAvailable(); err != nil {
 		return err
 	}
 	if r.symbols == nil {

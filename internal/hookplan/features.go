@@ -16,10 +16,10 @@ var kprobeInterfaces = []string{
 	"/sys/kernel/debug/tracing/kprobe_events",
 }
 
-// kprobesAvailable tells whether this kernel can create kprobes at all.
+// KprobesAvailable tells whether this kernel can create kprobes at all.
 // Checked up front because cilium/ebpf reports "kprobes compiled out" as
 // os.ErrNotExist, the same as a missing symbol.
-func kprobesAvailable() error {
+func KprobesAvailable() error {
 	for _, p := range kprobeInterfaces {
 		if _, err := os.Stat(p); err == nil {
 			return nil
@@ -46,7 +46,7 @@ func familyFailure(k Kind, err error) error {
 		// (EACCES) says nothing about the others.
 		return errTrampolines
 	case k == Kprobe:
-		return kprobesAvailable()
+		return KprobesAvailable()
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func TestFamilyFailure(t *testing.T) {
 		t.Errorf("a tracepoint failure rules out the family: %v", err)
 	}
 	err = familyFailure(Kprobe, errors.New("kprobe on x: file does not exist"))
-	if kprobesAvailable() == nil {
+	if KprobesAvailable() == nil {
 		if err != nil {
 			t.Errorf("kprobes exist here, yet a kprobe failure ruled them out: %v", err)
 		}
