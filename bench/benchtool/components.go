@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/cilium/ebpf"
@@ -13,6 +15,87 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 )
+
+// Component is one piece of hook work measured alone (phase components).
+type Component struct {
+	ID         int       `json:"id"`
+	Label      string    `json:"label"`
+	NsPerRun   []float64 `json:"ns_per_run"`
+	Summary    summary   `json:"summary"`
+	MinusEmpty float64   `json:"ns_minus_empty"`
+}
+
+// phaseComponents measures what single pieces of hook work cost here.
+func (b *bench) phaseComponents() error {
+	stats, err := statsOn()
+	if err != nil {
+		return err
+	}
+	defer stats.Close()
+	labels, t, err := b.startLabelled("components", "components", "--hook", "net_dev_queue")
+	if err != nil {
+		return err
+	}
+	defer t.stop()
+	res := map[int]*Component{}
+	var ids []int
+	for id, l := range labels {
+		res[id] = &Component{ID: id, Label: l}
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for rep := 0; rep < b.opt.hookReps; rep++ {
+		before, err := bpftoolProgs()
+		if err != nil {
+			return err
+		}
+		if _, err := b.udpRun(b.opt.hookSeconds); err != nil {
+			return err
+		}
+		after, err := bpftoolProgs()
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			dt := after[id].RunTimeNS - before[id].RunTimeNS
+			dc := after[id].RunCnt - before[id].RunCnt
+			if dc > 0 {
+				res[id].NsPerRun = append(res[id].NsPerRun, float64(dt)/float64(dc))
+			}
+		}
+	}
+	// the floor: the mean of the empty programs attached first and last
+	// (a program's place in the hook's list shifts its ns/run a little)
+	var empty float64
+	var nempty int
+	for _, id := range ids {
+		c := res[id]
+		c.Summary = summarize(c.NsPerRun)
+		if strings.HasPrefix(c.Label, "empty") {
+			empty += c.Summary.Median
+			nempty++
+		}
+	}
+	if nempty > 0 {
+		empty /= float64(nempty)
+	}
+	for _, id := range ids {
+		c := res[id]
+		c.MinusEmpty = c.Summary.Median - empty
+		b.res.Components = append(b.res.Components, *c)
+	}
+	return nil
+}
+
+func (r *Results) componentsMarkdown(p printer) {
+	if len(r.Components) > 0 {
+		p("\n### What single pieces of hook work cost here (phase components: one program each on tp_btf/net_dev_queue, UDP flood)\n\n")
+		p("| work | ns/run median [min–max] | minus empty |\n|---|---|---|\n")
+		for _, c := range r.Components {
+			p("| %s | %s | %.0f |\n", c.Label, spread(c.Summary, "%.0f"), c.MinusEmpty)
+		}
+	}
+}
 
 // Component programs: each does one kind of work dropspot's hooks do, on
 // one tp_btf hook, so bpf_stats tells what that work costs on this

@@ -306,7 +306,10 @@ func capturedPackets(flood floodFlow, path string) (uint64, error) {
 	}
 }
 
-func (r *Results) dropStormMarkdown(p func(string, ...any)) {
+func (r *Results) dropStormMarkdown(p printer) {
+	if len(r.DropStorm) == 0 {
+		return
+	}
 	p("\n## Drop storm: UDP 64 B flood to a port nobody listens on (every datagram dropped, NO_SOCKET)\n\n")
 	p("What dropspot costs while a host drops packets, and what it keeps of each drop. Ratios: configuration ÷ baseline of the same repetition.\n\n")
 	p("| configuration | dropped (kpps) | ratio | ratio, undisturbed repetitions |\n|---|---|---|---|\n")
@@ -353,4 +356,12 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+func (r *Results) dropStormCSV() (string, [][]string) {
+	rows := [][]string{{"rep", "tool", "sent", "sent_pps", "flow_drops", "drops_unrecorded", "drops_evicted", "streamed", "events_throttled", "events_lost", "report_verdict", "stream_verdict", "foreign_bpf_programs", "bpf_stats_on"}}
+	for _, s := range r.DropStorm {
+		rows = append(rows, []string{strconv.Itoa(s.Rep), s.Tool, fmt.Sprint(s.Sent), csvFloat(s.SentPPS), fmt.Sprint(s.FlowDrops), fmt.Sprint(s.DropsUnrecorded), fmt.Sprint(s.DropsEvicted), fmt.Sprint(s.Streamed), fmt.Sprint(s.Throttled), fmt.Sprint(s.Lost), s.ReportVerdict, s.StreamVerdict, strconv.Itoa(s.Foreign), strconv.FormatBool(s.StatsOn)})
+	}
+	return "dropstorm.csv", rows
 }

@@ -449,3 +449,71 @@ func (b *bench) phaseSProfile() error {
 	b.res.SProfile = sp
 	return nil
 }
+
+func (r *Results) kprofileMarkdown(p printer) {
+	if kp := r.KProfile; kp != nil {
+		p("\n### Where the UDP sender's CPU goes with dropspot attached (bpftrace profile:hz:999 kernel stacks of the sending process, whose softirqs run the whole veth receive path; %d samples, %d more in the receiving process)\n\n", kp.Samples, kp.ReceiverSamples)
+		if !kp.clean() {
+			p("Disturbed: %d foreign BPF programs on the path %v, bpf_stats on: %v.\n\n", kp.Foreign, kp.ForeignNames, kp.StatsOn)
+		}
+		p("| share of samples | where |\n|---|---|\n")
+		type kv struct {
+			k string
+			v float64
+		}
+		var cats []kv
+		for k, v := range kp.Categories {
+			cats = append(cats, kv{k, v})
+		}
+		sort.Slice(cats, func(i, j int) bool { return cats[i].v > cats[j].v })
+		for _, c := range cats {
+			p("| %.1f%% | %s |\n", c.v, c.k)
+		}
+		p("\nPer dropspot program (inclusive): ")
+		var parts []string
+		for _, f := range kp.PerProgram {
+			parts = append(parts, fmt.Sprintf("%s %.1f%%", f.Frame, f.Percent))
+		}
+		p("%s.\n\nInnermost frame of samples inside BPF programs (share of all samples): ", strings.Join(parts, ", "))
+		parts = nil
+		for _, f := range kp.HelperInBPF {
+			parts = append(parts, fmt.Sprintf("%s %.1f%%", f.Frame, f.Percent))
+		}
+		p("%s.\n", strings.Join(parts, ", "))
+	}
+}
+
+func (r *Results) uprofileMarkdown(p printer) {
+	if up := r.UProfile; up != nil {
+		p("\n### Where dropspot's CPU goes while it reports %d flows (bpftrace profile:hz:499 user stacks of dropspot from SIGINT to exit; report took %.2f s; %d samples)\n\n", up.Flows, up.ReportSeconds, up.Samples)
+		p("| inclusive share | function |\n|---|---|\n")
+		for _, f := range up.Inclusive {
+			p("| %.1f%% | `%s` |\n", f.Percent, f.Frame)
+		}
+		var parts []string
+		for _, f := range up.Leaf {
+			parts = append(parts, fmt.Sprintf("`%s` %.1f%%", f.Frame, f.Percent))
+		}
+		p("\nInnermost frames: %s.\n", strings.Join(parts, ", "))
+		if up.Note != "" {
+			p("\n%s\n", up.Note)
+		}
+	}
+}
+
+func (r *Results) sprofileMarkdown(p printer) {
+	if sp := r.SProfile; sp != nil {
+		p("\n### Where startup goes (bpftrace profile:hz:999 of dropspot from exec to ready, %d runs of %v ms; %d samples, %d of them in the kernel)\n\n", sp.Runs, sp.StartupMS, sp.Samples, sp.Kernel)
+		p("| kernel, inclusive share of all samples | function |\n|---|---|\n")
+		for _, f := range sp.KernelTop {
+			p("| %.1f%% | `%s` |\n", f.Percent, f.Frame)
+		}
+		p("\n| user space, inclusive share | function |\n|---|---|\n")
+		for _, f := range sp.UserTop {
+			p("| %.1f%% | `%s` |\n", f.Percent, f.Frame)
+		}
+		if sp.Note != "" {
+			p("\n%s\n", sp.Note)
+		}
+	}
+}

@@ -663,3 +663,59 @@ func loadAvg() string {
 	}
 	return ""
 }
+
+// udpDropRun floods a port nobody listens on: every datagram is dropped
+// (NO_SOCKET), so the drop hook runs once per packet. The ICMP errors
+// back are rate limited by the kernel; the sender counts them as errors.
+func (b *bench) udpDropRun(seconds float64) (sendResult, error) {
+	var r sendResult
+	err := runJSON(time.Duration(seconds+30)*time.Second, &r, "ip", "netns", "exec", b.nsA, b.self, "udpsend",
+		"--dst", addrB+":"+dropPort, "--seconds", strconv.FormatFloat(seconds, 'f', -1, 64), "--size", "64")
+	return r, err
+}
+
+// startLabelled starts a helper that loads programs, prints "prog ID
+// LABEL" per program and then "ready" (empty, components).
+func (b *bench) startLabelled(kind string, args ...string) (map[int]string, *tool, error) {
+	cmd := exec.Command(b.self, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	t0 := time.Now()
+	p, err := startProc(kind, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	labels := map[int]string{}
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			f := strings.SplitN(sc.Text(), " ", 3)
+			if len(f) == 3 && f[0] == "prog" {
+				id, _ := strconv.Atoi(f[1])
+				labels[id] = f[2]
+			}
+			if len(f) == 1 && f[0] == "ready" {
+				done <- nil
+				_, _ = io.Copy(io.Discard, out)
+				return
+			}
+		}
+		done <- fmt.Errorf("%s: %s", kind, tail(stderr.String(), 600))
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			_ = p.wait(5 * time.Second)
+			return nil, nil, err
+		}
+	case <-time.After(30 * time.Second):
+		_ = p.stop(syscall.SIGKILL, time.Second)
+		return nil, nil, fmt.Errorf("%s did not attach in 30s", kind)
+	}
+	return labels, &tool{kind: kind, p: p, startup: time.Since(t0)}, nil
+}
