@@ -141,7 +141,11 @@ func (b *bench) phaseHooks() error {
 			progs[id] = &HookProg{Tool: t.kind, ID: id, VerifiedInsns: vi[id], label: label}
 		}
 	}
-	add(empty, func(id int, _ string) string { return emptyLabels[id] })
+	emptyHooks := map[int]string{}
+	for _, l := range emptyLabels {
+		emptyHooks[l.id] = l.label
+	}
+	add(empty, func(id int, _ string) string { return emptyHooks[id] })
 	add(ds, func(_ int, name string) string { return dropspotHook(name) })
 	var perf []perfEntry
 	_ = bpftoolJSON(&perf, "perf", "show")

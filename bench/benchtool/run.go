@@ -674,9 +674,16 @@ func (b *bench) udpDropRun(seconds float64) (sendResult, error) {
 	return r, err
 }
 
+// progLabel is one program a helper announced.
+type progLabel struct {
+	id    int
+	label string
+}
+
 // startLabelled starts a helper that loads programs, prints "prog ID
 // LABEL" per program and then "ready" (empty, components).
-func (b *bench) startLabelled(kind string, args ...string) (map[int]string, *tool, error) {
+
+func (b *bench) startLabelled(kind string, args ...string) ([]progLabel, *tool, error) {
 	cmd := exec.Command(b.self, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -689,7 +696,7 @@ func (b *bench) startLabelled(kind string, args ...string) (map[int]string, *too
 	if err != nil {
 		return nil, nil, err
 	}
-	labels := map[int]string{}
+	var labels []progLabel // in the order announced: the order attached
 	done := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -697,7 +704,7 @@ func (b *bench) startLabelled(kind string, args ...string) (map[int]string, *too
 			f := strings.SplitN(sc.Text(), " ", 3)
 			if len(f) == 3 && f[0] == "prog" {
 				id, _ := strconv.Atoi(f[1])
-				labels[id] = f[2]
+				labels = append(labels, progLabel{id, f[2]})
 			}
 			if len(f) == 1 && f[0] == "ready" {
 				done <- nil
