@@ -41,22 +41,14 @@ func (b *bench) phaseComponents() error {
 		ids = append(ids, l.id)
 	}
 	for rep := 0; rep < b.opt.hookReps; rep++ {
-		before, err := bpftoolProgs()
-		if err != nil {
-			return err
-		}
+		before := progStats(ids)
 		if _, err := b.udpRun(b.opt.hookSeconds); err != nil {
 			return err
 		}
-		after, err := bpftoolProgs()
-		if err != nil {
-			return err
-		}
+		after := progStats(ids)
 		for _, id := range ids {
-			dt := after[id].RunTimeNS - before[id].RunTimeNS
-			dc := after[id].RunCnt - before[id].RunCnt
-			if dc > 0 {
-				res[id].NsPerRun = append(res[id].NsPerRun, float64(dt)/float64(dc))
+			if ns, runs := after[id].since(before[id]); runs > 0 {
+				res[id].NsPerRun = append(res[id].NsPerRun, float64(ns)/float64(runs))
 			}
 		}
 	}

@@ -57,7 +57,6 @@ type HookProg struct {
 	JitedBytes    int          `json:"bytes_jited"`
 	VerifiedInsns int          `json:"verified_insns"`
 	Windows       []HookWindow `json:"windows"`
-	label         func(int, string) string
 }
 
 // nsPerRun is the median over windows of one traffic type ("" = all
@@ -134,11 +133,13 @@ func (b *bench) phaseHooks() error {
 	defer bt.stop()
 
 	progs := map[int]*HookProg{}
+	var ids []int
 	add := func(t *tool, label func(id int, name string) string) {
-		ids, _ := ownedBPF(t.p.pid())
-		vi := verifiedInsns(t.p.pid())
-		for _, id := range ids {
-			progs[id] = &HookProg{Tool: t.kind, ID: id, VerifiedInsns: vi[id], label: label}
+		own, _ := ownedBPF(t.p.pid())
+		for id, st := range progStats(own) {
+			progs[id] = &HookProg{Tool: t.kind, ID: id, Name: st.name, Type: st.typ, Hook: label(id, st.name),
+				XlatedBytes: st.xlated, JitedBytes: st.jited, VerifiedInsns: st.verifiedIns}
+			ids = append(ids, id)
 		}
 	}
 	emptyHooks := map[int]string{}
@@ -157,21 +158,10 @@ func (b *bench) phaseHooks() error {
 	}
 	add(bt, func(id int, _ string) string { return btHooks[id] })
 
-	static, err := bpftoolProgs()
-	if err != nil {
-		return err
-	}
-	for id, hp := range progs {
-		sp := static[id]
-		hp.Name, hp.Type, hp.XlatedBytes, hp.JitedBytes = sp.Name, string(sp.Type), sp.BytesXlat, sp.BytesJited
-		hp.Hook = hp.label(id, sp.Name)
-	}
 	for rep := 0; rep < b.opt.hookReps; rep++ {
 		for _, traffic := range []string{"tcp", "udp", "drop"} {
-			before, err := bpftoolProgs()
-			if err != nil {
-				return err
-			}
+			before := progStats(ids)
+			var err error
 			switch traffic {
 			case "tcp":
 				_, err = b.tcpRun(b.opt.hookSeconds)
@@ -183,14 +173,10 @@ func (b *bench) phaseHooks() error {
 			if err != nil {
 				return err
 			}
-			after, err := bpftoolProgs()
-			if err != nil {
-				return err
-			}
+			after := progStats(ids)
 			for id, hp := range progs {
-				dt := after[id].RunTimeNS - before[id].RunTimeNS
-				dc := after[id].RunCnt - before[id].RunCnt
-				hp.Windows = append(hp.Windows, HookWindow{Traffic: traffic, Rep: rep, RunTimeNS: dt, RunCnt: dc})
+				ns, runs := after[id].since(before[id])
+				hp.Windows = append(hp.Windows, HookWindow{Traffic: traffic, Rep: rep, RunTimeNS: ns, RunCnt: runs})
 			}
 			b.logf("  hook window %d %s done", rep, traffic)
 		}

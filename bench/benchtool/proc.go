@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cilium/ebpf"
 )
 
 // proc is a child process the harness started; only these are ever
@@ -215,59 +217,42 @@ func ownedBPF(pid int) (progs, maps []int) {
 	return progs, maps
 }
 
-// verifiedInsns reads verified_insns of a program from its owner's fdinfo.
-func verifiedInsns(pid int) map[int]int {
-	out := map[int]int{}
-	dir := fmt.Sprintf("/proc/%d/fdinfo", pid)
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+// progStat is what the kernel says of a program: its run time and runs
+// (counted while statsOn), name, type and sizes.
+type progStat struct {
+	name, typ                  string
+	runTimeNS, runs            uint64
+	xlated, jited, verifiedIns int
+}
+
+// progStats reads these programs' stats; one gone meanwhile reads as zeros.
+func progStats(ids []int) map[int]progStat {
+	out := make(map[int]progStat, len(ids))
+	for _, id := range ids {
+		p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
 		if err != nil {
 			continue
 		}
-		id, vi := -1, -1
-		for _, line := range strings.Split(string(data), "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			if !ok {
-				continue
-			}
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				continue
-			}
-			switch strings.TrimSpace(k) {
-			case "prog_id":
-				id = n
-			case "verified_insns":
-				vi = n
-			}
+		var s progStat
+		if st, err := p.Stats(); err == nil {
+			s.runTimeNS, s.runs = uint64(st.Runtime), st.RunCount
 		}
-		if id >= 0 && vi >= 0 {
-			out[id] = vi
+		if info, err := p.Info(); err == nil {
+			s.name, s.typ = info.Name, strings.ToLower(info.Type.String())
+			s.xlated, _ = info.TranslatedSize()
+			jited, _ := info.JitedSize()
+			verified, _ := info.VerifiedInstructions()
+			s.jited, s.verifiedIns = int(jited), int(verified)
 		}
+		p.Close()
+		out[id] = s
 	}
 	return out
 }
 
-type bpfProg struct {
-	ID         int      `json:"id"`
-	Type       flexType `json:"type"`
-	Name       string   `json:"name"`
-	RunTimeNS  uint64   `json:"run_time_ns"`
-	RunCnt     uint64   `json:"run_cnt"`
-	Recursion  uint64   `json:"recursion_misses"`
-	BytesXlat  int      `json:"bytes_xlated"`
-	BytesJited int      `json:"bytes_jited"`
-}
-
-type bpfMap struct {
-	ID         int      `json:"id"`
-	Type       flexType `json:"type"`
-	Name       string   `json:"name"`
-	MaxEntries int      `json:"max_entries"`
-	ValueSize  int      `json:"bytes_value"`
-	KeySize    int      `json:"bytes_key"`
-	Memlock    uint64   `json:"bytes_memlock"`
+// since is the run time and runs between an earlier reading and this one.
+func (s progStat) since(before progStat) (ns, runs uint64) {
+	return s.runTimeNS - before.runTimeNS, s.runs - before.runs
 }
 
 // bpftoolJSON runs bpftool -j, retrying: a program or map that goes
@@ -282,30 +267,6 @@ func bpftoolJSON(v any, args ...string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return err
-}
-
-func bpftoolProgs() (map[int]bpfProg, error) {
-	var list []bpfProg
-	if err := bpftoolJSON(&list, "prog", "show"); err != nil {
-		return nil, err
-	}
-	m := make(map[int]bpfProg, len(list))
-	for _, p := range list {
-		m[p.ID] = p
-	}
-	return m, nil
-}
-
-func bpftoolMaps() (map[int]bpfMap, error) {
-	var list []bpfMap
-	if err := bpftoolJSON(&list, "map", "show"); err != nil {
-		return nil, err
-	}
-	m := make(map[int]bpfMap, len(list))
-	for _, p := range list {
-		m[p.ID] = p
-	}
-	return m, nil
 }
 
 // summary is a sample's median and spread.
@@ -332,22 +293,4 @@ func summarize(xs []float64) summary {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
 	return summary{N: len(s), Median: med, Min: s[0], Max: s[len(s)-1]}
-}
-
-// flexType is bpftool's "type": a name, or a number for types newer than
-// the bpftool (netfilter is 32 for bpftool 7.1).
-type flexType string
-
-func (t *flexType) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*t = flexType(s)
-		return nil
-	}
-	var n int
-	if err := json.Unmarshal(b, &n); err != nil {
-		return err
-	}
-	*t = flexType(fmt.Sprintf("type %d", n))
-	return nil
 }

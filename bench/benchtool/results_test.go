@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"reflect"
 	"strings"
@@ -283,24 +282,6 @@ func TestRaisedMaxFlows(t *testing.T) {
 		if m > 131072 && m-65536 >= want {
 			t.Fatalf("raisedMaxFlows(%d) = %d: not the smallest multiple of 64Ki >= %d", n, m, want)
 		}
-	}
-}
-
-func TestFlexTypeUnmarshal(t *testing.T) {
-	// bpftool prints a program type as a name, or as a number when the
-	// type is newer than bpftool
-	var ps []struct {
-		Type flexType `json:"type"`
-	}
-	if err := json.Unmarshal([]byte(`[{"type":"tracing"},{"type":32}]`), &ps); err != nil {
-		t.Fatal(err)
-	}
-	if ps[0].Type != "tracing" || ps[1].Type != "type 32" {
-		t.Errorf("types = %q, %q; want tracing, \"type 32\"", ps[0].Type, ps[1].Type)
-	}
-	var ft flexType
-	if err := json.Unmarshal([]byte(`{"a":1}`), &ft); err == nil {
-		t.Errorf("an object as type: no error, got %q", ft)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cilium/ebpf"
 )
 
 // Phase scale: the flow table filled with N flows from a TAP device, then
@@ -154,19 +156,17 @@ func (b *bench) scaleOnce(n, maxFlows, rep int) (ScaleSample, error) {
 	s.FloodPPS = fr.PPS
 	time.Sleep(300 * time.Millisecond)
 	_, mids := ownedBPF(t.p.pid())
-	maps, err := bpftoolMaps()
-	if err != nil {
-		_ = t.p.stop(syscall.SIGKILL, time.Second)
-		return s, err
-	}
 	flowsID := 0
 	for _, id := range mids {
-		m := maps[id]
-		s.MapBytes += m.Memlock
-		if m.Name == "flows" {
-			s.FlowsMapBytes = m.Memlock
-			s.MaxFlows = m.MaxEntries
-			flowsID = id
+		info, err := mapInfo(id)
+		if err != nil {
+			_ = t.p.stop(syscall.SIGKILL, time.Second)
+			return s, err
+		}
+		memlock, _ := info.Memlock()
+		s.MapBytes += memlock
+		if info.Name == "flows" {
+			s.FlowsMapBytes, s.MaxFlows, flowsID = memlock, int(info.MaxEntries), id
 		}
 	}
 	if flowsID != 0 {
@@ -313,4 +313,13 @@ func (r *Results) scaleCSV() (string, [][]string) {
 		rows = append(rows, []string{strconv.Itoa(s.Flows), strconv.Itoa(s.MaxFlows), strconv.Itoa(s.Rep), csvFloat(s.StartupMS), csvFloat(s.FloodPPS), fmt.Sprint(s.MapBytes), fmt.Sprint(s.FlowsMapBytes), strconv.Itoa(s.Entries), strconv.Itoa(s.Records), fmt.Sprint(s.Created), fmt.Sprint(s.Evicted), fmt.Sprint(s.CreateFailed), csvFloat(s.ReportSeconds), csvFloat(s.FirstByteSeconds), fmt.Sprint(s.ReportBytes), csvFloat(s.UserSeconds), csvFloat(s.SysSeconds), fmt.Sprint(s.MaxRSSKB), csvFloat(s.IterateSeconds), csvFloat(s.BatchSeconds)})
 	}
 	return "scale.csv", rows
+}
+
+func mapInfo(id int) (*ebpf.MapInfo, error) {
+	m, err := ebpf.NewMapFromID(ebpf.MapID(id))
+	if err != nil {
+		return nil, fmt.Errorf("map %d: %w", id, err)
+	}
+	defer m.Close()
+	return m.Info()
 }
