@@ -444,35 +444,24 @@ func (b *bench) startBpftrace() (*tool, error) {
 	// mount namespace if the host has it unmounted.
 	cmd := exec.Command("unshare", "-m", "sh", "-c",
 		`mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; exec bpftrace "$0"`, script)
-	out, err := cmd.StdoutPipe()
+	t, err := startTool("bpftrace", cmd, "Attaching", 60*time.Second)
 	if err != nil {
-		return nil, err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	t0 := time.Now()
-	p, err := startProc("bpftrace", cmd)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case line := <-lineWaiter(out, "Attaching"):
-		if strings.HasPrefix(line, "EOF") {
-			_ = p.wait(5 * time.Second)
-			return nil, fmt.Errorf("bpftrace: %s %s", line, tail(stderr.String(), 400))
-		}
-	case <-time.After(60 * time.Second):
-		_ = p.stop(syscall.SIGKILL, time.Second)
-		return nil, fmt.Errorf("bpftrace did not attach in 60s")
+		return nil, fmt.Errorf("bpftrace: %w", err)
 	}
 	// "Attaching N probes..." is printed just before the attach calls
 	time.Sleep(500 * time.Millisecond)
-	return &tool{kind: "bpftrace", p: p, startup: time.Since(t0)}, nil
+	return t, nil
 }
 
 // startTcpdrop starts bcc's tcpdrop and waits for its header line.
 func (b *bench) startTcpdrop() (*tool, error) {
-	cmd := exec.Command("tcpdrop-bpfcc")
+	return startTool("tcpdrop", exec.Command("tcpdrop-bpfcc"), "TIME", 90*time.Second)
+}
+
+// startTool starts a tool that prints a line containing ready once it is
+// attached, and waits up to timeout for that line. If the tool ends
+// first, the error is what its stderr says.
+func startTool(kind string, cmd *exec.Cmd, ready string, timeout time.Duration) (*tool, error) {
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -480,25 +469,26 @@ func (b *bench) startTcpdrop() (*tool, error) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	t0 := time.Now()
-	p, err := startProc("tcpdrop-bpfcc", cmd)
+	p, err := startProc(kind, cmd)
 	if err != nil {
 		return nil, err
 	}
 	select {
-	case line := <-lineWaiter(out, "TIME"):
+	case line := <-lineWaiter(out, ready):
 		if strings.HasPrefix(line, "EOF") {
 			_ = p.wait(10 * time.Second)
-			return nil, errors.New(tcpdropError(stderr.String(), p.err))
+			return nil, errors.New(toolError(stderr.String(), p.err))
 		}
-	case <-time.After(90 * time.Second):
+	case <-time.After(timeout):
 		_ = p.stop(syscall.SIGKILL, time.Second)
-		return nil, fmt.Errorf("no header within 90s: %s", tail(stderr.String(), 300))
+		return nil, fmt.Errorf("no %q line within %v: %s", ready, timeout, tail(stderr.String(), 300))
 	}
-	return &tool{kind: "tcpdrop", p: p, startup: time.Since(t0)}, nil
+	return &tool{kind: kind, p: p, startup: time.Since(t0)}, nil
 }
 
-// tcpdropError keeps the lines of bcc's failure that say why.
-func tcpdropError(stderr string, exit error) string {
+// toolError keeps the lines of a tool's failure that say why (bcc's
+// Python traceback does not).
+func toolError(stderr string, exit error) string {
 	var keep []string
 	for _, l := range strings.Split(stderr, "\n") {
 		l = strings.TrimSpace(l)
