@@ -41,6 +41,9 @@ type Plan struct {
 	Hooks    []Hook
 	Rejected []Rejection
 	Refused  []Refusal // in the order they were found
+	// Chosen is the stages the plan was asked for: the others have no
+	// candidate tried, no program loaded.
+	Chosen stage.Set
 
 	attached []*attachment
 	netns    *NetnsWatcher
@@ -58,6 +61,9 @@ type Options struct {
 	// OnNetns hears of each namespace whose per-namespace hooks are all
 	// attached (true) or detached (false).
 	OnNetns func(ino uint32, hooked bool)
+	// Stages are the stages to hook (0: all). A stage left out is not
+	// tried: none of its programs is loaded.
+	Stages stage.Set
 	// Netns is the namespace the run counts (its inode; 0: all): a
 	// namespace outside it that cannot be hooked is not worth a warning.
 	Netns uint32
@@ -94,11 +100,14 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 	}
 	r.cgroupRoot, r.cgroupErr = CgroupV2Root()
 
-	p := &Plan{}
+	p := &Plan{Chosen: opts.Stages}
+	if p.Chosen == 0 {
+		p.Chosen = stage.AllStages
+	}
 	hooked := map[stage.Stage]bool{}
 	var nfProbes []*nfProbe
 	for _, c := range Candidates() {
-		if hooked[c.Stage] {
+		if hooked[c.Stage] || !p.Chosen.Has(c.Stage) {
 			continue
 		}
 		reject := func(err error, family bool) {
@@ -113,7 +122,11 @@ func Resolve(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, opts Options)
 			continue
 		}
 		if c.Requires != nil && !hooked[*c.Requires] {
-			reject(fmt.Errorf("needs stage %v hooked", *c.Requires), false)
+			why := fmt.Errorf("needs stage %v hooked", *c.Requires)
+			if !p.Chosen.Has(*c.Requires) {
+				why = fmt.Errorf("needs stage %v, which is not chosen (add it to --stages)", *c.Requires)
+			}
+			reject(why, false)
 			continue
 		}
 		a, err := r.attach(c)

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/dropspot/dropspot/internal/bpf"
@@ -43,5 +44,57 @@ func TestParseRoundTrip(t *testing.T) {
 	}
 	if _, err := Parse("ip.nowhere"); err == nil {
 		t.Error("Parse accepted an unknown stage")
+	}
+}
+
+func TestParseSet(t *testing.T) {
+	for _, tc := range []struct {
+		list string
+		want Set
+	}{
+		{"all", AllStages},
+		{"seed", SetOf(RxDriver, RxCore, L4Rcv, Drops)},
+		{"serve", Serve},
+		{"rx.driver, drops", SetOf(RxDriver, Drops)},
+		// Presets and names join.
+		{"seed,tx.done,tx.xmit", Seed.With(TxXmit).With(TxDone)},
+		{"ip.rcv,ip.rcv,", SetOf(IPRcv)},
+	} {
+		got, err := ParseSet(tc.list)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseSet(%q) = %v, %v; want %v", tc.list, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", ",", "ip.nowhere", "seed,rx", "ALL"} {
+		_, err := ParseSet(bad)
+		if err == nil {
+			t.Errorf("ParseSet(%q) accepted", bad)
+			continue
+		}
+		// The error says what is valid.
+		for _, valid := range []string{"all", "seed", "serve", "rx.driver", "tx.done", "drops"} {
+			if !strings.Contains(err.Error(), valid) {
+				t.Errorf("ParseSet(%q): error %q does not list %s", bad, err, valid)
+			}
+		}
+	}
+}
+
+// A set prints as its preset's name, else as the list ParseSet reads back.
+func TestSetString(t *testing.T) {
+	for _, s := range []Set{AllStages, Seed, Serve, SetOf(IPRcv, Drops), SetOf(TxDone)} {
+		back, err := ParseSet(s.String())
+		if err != nil || back != s {
+			t.Errorf("%v read back as %v, %v", s, back, err)
+		}
+	}
+	if got := SetOf(IPRcv, Drops).String(); got != "ip.rcv,drops" {
+		t.Errorf("String = %q", got)
+	}
+	if got := Seed.String(); got != "seed" {
+		t.Errorf("String = %q", got)
+	}
+	if !AllStages.Has(Drops) || Seed.Has(IPRcv) || Seed.Has(Stage(-1)) || AllStages.Has(Drops+1) {
+		t.Error("Has is wrong")
 	}
 }

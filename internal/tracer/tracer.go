@@ -17,6 +17,7 @@ import (
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/hookplan"
 	"github.com/dropspot/dropspot/internal/kallsyms"
+	"github.com/dropspot/dropspot/internal/stage"
 )
 
 // DefaultMaxFlows is the flow table size when none is given; MaxFlows the
@@ -31,8 +32,11 @@ type Config struct {
 	MaxFlows int // flow directions the table holds before evicting (LRU)
 	Filter   flow.Filter
 	Skip     map[hookplan.Kind]bool
-	Log      *slog.Logger
-	Symbols  *kallsyms.Table // optional: read from /proc/kallsyms when nil
+	// Stages are the stages to hook (0: all); the others' programs are
+	// never loaded.
+	Stages  stage.Set
+	Log     *slog.Logger
+	Symbols *kallsyms.Table // optional: read from /proc/kallsyms when nil
 	// EventsRate enables the drop event stream: at most this many events
 	// per second per CPU (the rest are counted as throttled).
 	EventsRate  uint32
@@ -96,7 +100,7 @@ func Start(cfg Config) (*Tracer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	plan, err := hookplan.Resolve(spec, maps.Maps, hookplan.Options{Skip: cfg.Skip, Log: cfg.Log, Symbols: cfg.Symbols,
-		OnNetns: netnsState(maps.Maps[bpf.DropspotMapNetnsStates], log), Netns: cfg.Filter.Netns})
+		OnNetns: netnsState(maps.Maps[bpf.DropspotMapNetnsStates], log), Netns: cfg.Filter.Netns, Stages: cfg.Stages})
 	if err != nil {
 		maps.Close()
 		return nil, privilegeError(err)

@@ -30,8 +30,13 @@ func start(t *testing.T, cfg Config) *Tracer {
 		t.Fatalf("start: %v", err)
 	}
 	t.Cleanup(tr.Close)
+	for _, h := range tr.Plan.Hooks {
+		if !tr.Plan.Chosen.Has(h.Stage) {
+			t.Fatalf("stage %v hooked by %s, not chosen (%v)", h.Stage, h.Name, tr.Plan.Chosen)
+		}
+	}
 	for _, s := range stage.All() {
-		if tr.Plan.Hooked(s) {
+		if tr.Plan.Hooked(s) || !tr.Plan.Chosen.Has(s) {
 			continue
 		}
 		for _, r := range tr.Plan.Rejected {
