@@ -19,8 +19,13 @@ import (
 func doctor(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("doctor", stdout)
 	verbose := fs.BoolP("verbose", "v", false, "log hook decisions to stderr")
+	list := fs.String("stages", "all", "resolve the plan for these stages (as watch and serve take them: serve's default is "+stage.Serve.String()+")")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
+	}
+	stages, err := stage.ParseSet(*list)
+	if err != nil {
+		return badUsage("--stages: %v", err)
 	}
 	var b strings.Builder
 	var uts unix.Utsname
@@ -38,7 +43,8 @@ func doctor(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(&b, "capabilities: %s\n", capabilities())
 
-	t, err := tracer.Start(tracer.Config{Log: logger(stderr, *verbose)})
+	fmt.Fprintf(&b, "stages:       %s\n", stages)
+	t, err := tracer.Start(tracer.Config{Log: logger(stderr, *verbose), Stages: stages})
 	if err != nil {
 		io.WriteString(stdout, b.String())
 		return err
@@ -55,6 +61,9 @@ func doctor(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, s := range append(stage.All(), stage.Drops) {
 		chosen := "UNAVAILABLE"
+		if !stages.Has(s) {
+			chosen = "not chosen (--stages)"
+		}
 		for _, h := range t.Plan.Hooks {
 			if h.Stage == s {
 				chosen = h.Name

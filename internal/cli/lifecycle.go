@@ -67,8 +67,8 @@ func announceReady(stderr io.Writer, plan *hookplan.Plan, readyFile string) {
 		}
 		names = append(names, h.Stage.String())
 	}
-	fmt.Fprintf(stderr, "dropspot: ready: %d stages hooked (%s); drops: %s; netfilter hooks in %d namespaces\n",
-		len(names), strings.Join(names, " "), drops, plan.Namespaces())
+	fmt.Fprintf(stderr, "dropspot: ready: %d stages hooked (%s); drops: %s; netfilter hooks in %d namespaces; stages chosen: %s\n",
+		len(names), strings.Join(names, " "), drops, plan.Namespaces(), plan.Chosen)
 	if readyFile != "" {
 		if err := os.WriteFile(readyFile, nil, 0o644); err != nil {
 			fmt.Fprintf(stderr, "dropspot: cannot create ready file: %v\n", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dropspot/dropspot/internal/metrics"
 	"github.com/dropspot/dropspot/internal/nsname"
+	"github.com/dropspot/dropspot/internal/stage"
 )
 
 // serve keeps the programs attached and serves Prometheus metrics until
@@ -23,7 +24,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stdout)
 	listen := fs.String("listen", "127.0.0.1:9435", "address for /metrics and /healthz (\":9435\" to expose it)")
 	topFlows := fs.Int("top-flows", 10, "export per-flow series for this many flow directions with the most loss")
-	f.register(fs)
+	f.register(fs, stage.Serve)
 	if err := parseFlags(fs, args, -1); err != nil {
 		return err
 	}

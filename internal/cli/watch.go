@@ -39,11 +39,13 @@ type traceFlags struct {
 	iface     string
 	maxFlows  int
 	skipHooks []string
+	stages    string
 	verbose   bool
 	readyFile string
 }
 
-func (f *traceFlags) register(fs *pflag.FlagSet) {
+// register adds the flags; stages is the command's default --stages.
+func (f *traceFlags) register(fs *pflag.FlagSet, stages stage.Set) {
 	fs.StringVar(&f.proto, "proto", "", "count only this IP protocol (tcp, udp, icmp, icmp6, or a number)")
 	fs.StringVar(&f.host, "host", "", "count only packets from or to this address")
 	fs.Uint16Var(&f.port, "port", 0, "count only TCP/UDP/SCTP packets from or to this port")
@@ -54,6 +56,8 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.iface, "interface", "i", "", "count only packets on this device (of --netns, else of dropspot's own namespace) at each stage")
 	fs.IntVar(&f.maxFlows, "max-flows", tracer.DefaultMaxFlows, "flow directions held before the oldest are evicted (counted)")
 	fs.StringSliceVar(&f.skipHooks, "skip-hooks", nil, "hook families not to use: fentry, kprobe, tp_btf, netfilter, cgroup_skb")
+	fs.StringVar(&f.stages, "stages", stages.String(), "stages to hook, comma-separated: presets all, seed (rx.driver,rx.core,l4.rcv,drops), serve ("+
+		stage.Serve.String()+") and stage names (drops: the drop hook); the others are not loaded and absent from the report")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log hook decisions to stderr")
 	fs.StringVar(&f.readyFile, "ready-file", "", "create this file once every hook is attached (removed at exit)")
 }
@@ -92,7 +96,7 @@ func parseWatchFlags(args []string, stdout io.Writer) (*watchFlags, error) {
 	fs.Uint32VarP(&f.snaplen, "snaplen", "s", 128, fmt.Sprintf("bytes of each dropped packet to capture, from its IP header (at most %d)", tracer.MaxSnaplen))
 	fs.Uint64VarP(&f.count, "count", "c", 0, "stop after this many drop events (benign frees not counted)")
 	fs.StringVar(&f.cmd, "cmd", "", "run this shell command and trace exactly while it runs")
-	f.register(fs)
+	f.register(fs, stage.AllStages)
 	if err := parseFlags(fs, args, -1); err != nil {
 		return nil, err
 	}
@@ -119,6 +123,9 @@ func parseWatchFlags(args []string, stdout io.Writer) (*watchFlags, error) {
 	case f.eventRate == 0:
 		return nil, badUsage("--events-rate must be at least 1")
 	}
+	if stages, err := stage.ParseSet(f.stages); err == nil && f.needEvents() && !stages.Has(stage.Drops) {
+		return nil, badUsage("--events, -w and -c need the drop hook: add drops to --stages")
+	}
 	return f, nil
 }
 
@@ -138,6 +145,11 @@ func (f *traceFlags) tracerConfig(expr []string, stderr io.Writer) (tracer.Confi
 	if f.maxFlows < 1 || f.maxFlows > tracer.MaxFlows {
 		return cfg, badUsage("--max-flows must be 1..%d", tracer.MaxFlows)
 	}
+	stages, err := stage.ParseSet(f.stages)
+	if err != nil {
+		return cfg, badUsage("--stages: %v", err)
+	}
+	cfg.Stages = stages
 	kinds := []hookplan.Kind{hookplan.Fentry, hookplan.Kprobe, hookplan.Tracepoint, hookplan.Netfilter, hookplan.CgroupSKB}
 	for _, s := range f.skipHooks {
 		if !slices.Contains(kinds, hookplan.Kind(s)) {
@@ -306,6 +318,7 @@ func watch(args []string, stdout, stderr io.Writer) error {
 		}
 		r := report.Build(snap, t.Plan.Hooks, names)
 		r.NetnsHooked = t.Plan.Namespaces()
+		r.Stages = t.Plan.Chosen.String()
 		r.DurationSeconds = time.Since(start).Seconds()
 		return r, nil
 	}

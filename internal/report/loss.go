@@ -46,39 +46,90 @@ var routeStages = func() (r [nRoutes][]stage.Stage) {
 
 // routeOf decides which route a flow direction took from the stages it
 // reached, and whether a bridge forwarded it (which no stage tells).
-func routeOf(c *flow.Counts, bridge bool) route {
+// hooked is the stages the run hooked: with fewer (`--stages`), a stage
+// that would tell two routes apart may be missing, and the route is the
+// one that claims no loss the counts do not show.
+func routeOf(c *flow.Counts, bridge bool, hooked stageSet) route {
 	if bridge {
 		return bridged
 	}
-	reached := func(s stage.Stage) bool { return c.Packets[s] > 0 }
-	received := reached(stage.RxDriver) || reached(stage.RxCore) || reached(stage.IPRcv)
+	reached := func(ss ...stage.Stage) bool {
+		for _, s := range ss {
+			if c.Packets[s] > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	anyHooked := func(ss ...stage.Stage) bool {
+		for _, s := range ss {
+			if hooked.has(s) {
+				return true
+			}
+		}
+		return false
+	}
+	received := reached(stage.RxDriver, stage.RxCore, stage.IPRcv)
+	delivered := reached(stage.IPLocalIn, stage.L4Rcv, stage.SockRcv)
 	// Sent from here: ip.local_out, or where a kernel cannot hook it
-	// (before 6.4), ip.postrouting without ip.forward. (Device stages
-	// alone are no IP output: a bridge's frames.)
-	sent := reached(stage.IPLocalOut) || reached(stage.IPPostrouting)
+	// (before 6.4), ip.postrouting without ip.forward. Device stages alone
+	// are no IP output (a bridge's frames) unless no IP output stage is
+	// hooked at all.
+	sent := reached(stage.IPLocalOut, stage.IPPostrouting) ||
+		(!anyHooked(stage.IPLocalOut, stage.IPPostrouting) && reached(stage.TxQueue, stage.TxXmit, stage.TxDone))
+	// Without ip.forward, a forwarded packet is one received that no
+	// hooked local delivery stage saw.
+	forwardUnseen := !hooked.has(stage.IPForward) && !delivered && anyHooked(stage.IPLocalIn, stage.L4Rcv)
 	switch {
 	case reached(stage.IPForward):
 		return forward
 	case sent && received:
+		if hooked.has(stage.IPForward) || delivered {
+			return loopback
+		}
+		if forwardUnseen {
+			return forward
+		}
+		// Nothing tells them apart (rx and tx stages only): a packet
+		// forwarded is received first, one looped back sent first, so
+		// the one whose order the counts agree with.
+		if c.Packets[firstOf(hooked, routeStages[forward])] >= c.Packets[firstOf(hooked, routeStages[localOut])] {
+			return forward
+		}
 		return loopback
 	case sent:
 		return localOut
+	case received && forwardUnseen:
+		return forward
 	}
 	return localIn
+}
+
+// firstOf is the first of path's stages that is hooked.
+func firstOf(hooked stageSet, path []stage.Stage) stage.Stage {
+	for _, s := range path {
+		if hooked.has(s) {
+			return s
+		}
+	}
+	return path[0]
 }
 
 // paths holds, for one set of hooked stages, the hooked stages of each
 // route, without and with sock.rcv: a report's flows share these slices
 // instead of each allocating its own.
-type paths [nRoutes][2][]stage.Stage
+type paths struct {
+	hooked stageSet
+	routes [nRoutes][2][]stage.Stage
+}
 
 func newPaths(hooked stageSet) *paths {
-	var p paths
+	p := paths{hooked: hooked}
 	for r, stages := range routeStages {
 		for socketed := range 2 {
 			for _, s := range stages {
 				if hooked.has(s) && (s != stage.SockRcv || socketed == 1) {
-					p[r][socketed] = append(p[r][socketed], s)
+					p.routes[r][socketed] = append(p.routes[r][socketed], s)
 				}
 			}
 		}
@@ -94,8 +145,8 @@ func (p *paths) of(proto uint8, c *flow.Counts, bridge bool) (string, []stage.St
 	if proto == 6 || proto == 17 || proto == 136 {
 		socketed = 1
 	}
-	r := routeOf(c, bridge)
-	return routeNames[r], p[r][socketed]
+	r := routeOf(c, bridge, p.hooked)
+	return routeNames[r], p.routes[r][socketed]
 }
 
 // movement is what shows a flow's packets were on their way when its

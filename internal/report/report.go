@@ -11,8 +11,11 @@ import (
 // Report is the final (or current) state of a run. Field names are a
 // contract: add fields freely, never rename.
 type Report struct {
-	Flows    []Flow   `json:"flows"`
-	Hooks    []Hook   `json:"hooks"`
+	Flows []Flow `json:"flows"`
+	Hooks []Hook `json:"hooks"`
+	// Stages is what the run was asked to hook (`--stages`: a preset's
+	// name or stage names); a stage outside it is in no count.
+	Stages   string   `json:"stages,omitempty"`
 	Overflow Overflow `json:"overflow"`
 	// FlowTableEntries is how many flow directions the table held (Flows
 	// also has directions known only from their drops).

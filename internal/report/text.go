@@ -27,6 +27,9 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	fmt.Fprintf(bw, "dropspot: %d flow directions in %.1fs, %d of %d stages hooked, netfilter hooks in %d namespaces\n",
 		len(r.Flows), r.DurationSeconds, len(r.Totals), int(stage.Count), r.NetnsHooked)
+	if r.Stages != "" {
+		fmt.Fprintf(bw, "stages chosen: %s\n", r.Stages)
+	}
 	o := r.Overflow
 	fmt.Fprintf(bw, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d drops_unrecorded=%d drops_evicted=%d events_lost=%d events_throttled=%d"+
 		" in_flight=%d in_flight_at_start=%d netns_unhooked=%d drops_outside_window=%d netns_news_lost=%d\n",
