@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/dropspot/dropspot/internal/stage"
 )
 
 // TestArgsPortsProbesService: one port, from --listen to the container port,
@@ -20,14 +22,7 @@ func TestArgsPortsProbesService(t *testing.T) {
 	if len(c.Command) != 0 {
 		t.Errorf("command = %v: leave it to the image's ENTRYPOINT", c.Command)
 	}
-	listen := ""
-	for i, a := range c.Args {
-		if a == "--listen" && i+1 < len(c.Args) {
-			listen = c.Args[i+1]
-		} else if v, ok := strings.CutPrefix(a, "--listen="); ok {
-			listen = v
-		}
-	}
+	listen := flagValue(c.Args, "--listen")
 	if listen == "" {
 		t.Fatalf("args = %v, want --listen (the default 127.0.0.1 is unreachable for Prometheus)", c.Args)
 	}
@@ -127,4 +122,49 @@ func subset(sub, of map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestDaemonSetStages: the DaemonSet says which stages it hooks, the drop
+// hook among them (the dashboard's drop panels need it), and the funnel
+// has a bar for each.
+func TestDaemonSetStages(t *testing.T) {
+	c := loadManifests(t).container(t)
+	list := flagValue(c.Args, "--stages")
+	if list == "" {
+		t.Fatalf("args = %v, want --stages (written out, so that it is seen and changed)", c.Args)
+	}
+	set, err := stage.ParseSet(list)
+	if err != nil {
+		t.Fatalf("--stages %q: %v", list, err)
+	}
+	if !set.Has(stage.Drops) {
+		t.Errorf("--stages %q leaves out the drop hook", list)
+	}
+	funnel := map[string]bool{}
+	for _, p := range allPanels(loadDashboard(t).Panels) {
+		for _, tg := range p.Targets {
+			if st := funnelStage(tg.Expr); st != "" {
+				funnel[st] = true
+			}
+		}
+	}
+	for _, s := range set.Stages() {
+		if s != stage.Drops && !funnel[s.String()] {
+			t.Errorf("stage %v is chosen but has no bar in the funnel", s)
+		}
+	}
+}
+
+// flagValue is the value args give a flag ("--name V" or "--name=V"; the
+// last wins, as for the flag parser), or "".
+func flagValue(args []string, name string) string {
+	v := ""
+	for i, a := range args {
+		if a == name && i+1 < len(args) {
+			v = args[i+1]
+		} else if after, ok := strings.CutPrefix(a, name+"="); ok {
+			v = after
+		}
+	}
+	return v
 }

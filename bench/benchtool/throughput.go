@@ -78,20 +78,26 @@ func (b *bench) measureOnce(cfg string, rep int) (s ThroughputSample, err error)
 	s = ThroughputSample{Rep: rep, Tool: cfg}
 	var t *tool
 	var jsonPath string
-	switch cfg {
-	case "dropspot":
-		jsonPath = filepath.Join(b.tmp, fmt.Sprintf("throughput-%d.json", rep))
+	// "dropspot:SET" hooks only SET (--stages; "+" for its commas).
+	stages, counted := strings.CutPrefix(cfg, "dropspot:")
+	switch {
+	case cfg == "dropspot" || counted:
+		var extra []string
+		if counted {
+			extra = []string{"--stages", strings.ReplaceAll(stages, "+", ",")}
+		}
+		jsonPath = filepath.Join(b.tmp, fmt.Sprintf("throughput-%d-%s.json", rep, strings.ReplaceAll(cfg, ":", "-")))
 		f, ferr := os.Create(jsonPath)
 		if ferr != nil {
 			return s, ferr
 		}
-		t, err = b.startDropspot(nil, f)
+		t, err = b.startDropspot(extra, f)
 		f.Close()
-	case "bpftrace":
+	case cfg == "bpftrace":
 		t, err = b.startBpftrace()
-	case "tcpdrop":
+	case cfg == "tcpdrop":
 		t, err = b.startTcpdrop()
-	case "empty", "empty-tp", "empty-nf", "empty-cg":
+	case cfg == "empty" || strings.HasPrefix(cfg, "empty-"):
 		fam := "tp,nf,cg"
 		if cfg != "empty" {
 			fam = strings.TrimPrefix(cfg, "empty-")
@@ -129,7 +135,7 @@ func (b *bench) measureOnce(cfg string, rep int) (s ThroughputSample, err error)
 	if err := t.stop(); err != nil {
 		return s, err
 	}
-	if cfg == "dropspot" {
+	if jsonPath != "" {
 		netns, err := b.netnsInodes()
 		if err != nil {
 			return s, err
