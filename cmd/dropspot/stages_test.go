@@ -71,11 +71,11 @@ func TestDoctorStages(t *testing.T) {
 			continue
 		}
 		switch f[0] {
-		case "rx.driver", "tx.xmit", "drops":
+		case "rx.driver", "tx.queue", "drops":
 			if f[1] == "not" || f[1] == "UNAVAILABLE" {
 				t.Errorf("chosen stage not hooked: %s", line)
 			}
-		case "rx.core", "ip.rcv", "ip.local_in", "l4.rcv", "sock.rcv", "ip.forward", "ip.local_out", "ip.postrouting", "tx.queue", "tx.done":
+		case "rx.core", "ip.rcv", "ip.local_in", "l4.rcv", "sock.rcv", "ip.forward", "ip.local_out", "ip.postrouting", "tx.xmit", "tx.done":
 			if !strings.Contains(line, "not chosen (--stages)") {
 				t.Errorf("stage outside serve: %s", line)
 			}

@@ -53,9 +53,9 @@ func TestRouteOfReducedStages(t *testing.T) {
 		// No l4.rcv, no ip.forward: forwarded.
 		{stage.Seed, map[stage.Stage]uint64{stage.RxDriver: 5, stage.RxCore: 5}, "forward"},
 		{stage.Serve, map[stage.Stage]uint64{stage.RxDriver: 5}, "local-in"},
-		{stage.Serve, map[stage.Stage]uint64{stage.TxXmit: 5}, "local-out"},
-		{stage.Serve, map[stage.Stage]uint64{stage.RxDriver: 5, stage.TxXmit: 5}, "forward"},
-		{stage.Serve, map[stage.Stage]uint64{stage.RxDriver: 4, stage.TxXmit: 5}, "loopback"},
+		{stage.Serve, map[stage.Stage]uint64{stage.TxQueue: 5}, "local-out"},
+		{stage.Serve, map[stage.Stage]uint64{stage.RxDriver: 5, stage.TxQueue: 5}, "forward"},
+		{stage.Serve, map[stage.Stage]uint64{stage.RxDriver: 4, stage.TxQueue: 5}, "loopback"},
 		// All hooked: device stages alone are a bridge's frames, as before.
 		{stage.AllStages, map[stage.Stage]uint64{stage.RxDriver: 5, stage.TxXmit: 5}, "local-in"},
 	} {

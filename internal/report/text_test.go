@@ -52,3 +52,27 @@ func TestTextOverflowLineHasEveryCounter(t *testing.T) {
 		}
 	}
 }
+
+// The text report's header says which stages were chosen (--stages), and
+// JSON carries it, read back as it was written.
+func TestChosenStagesInHeaderAndJSON(t *testing.T) {
+	r := Report{Stages: "seed", Flows: []Flow{}, Hooks: []Hook{{Stage: "rx.driver", Hook: "tp_btf/netif_rx"}}}
+	var out bytes.Buffer
+	if err := WriteText(&out, &r, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "\nstages chosen: seed\n") {
+		t.Errorf("no chosen stages in the header:\n%s", out.String())
+	}
+	out.Reset()
+	if err := WriteJSON(&out, &r); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadJSON(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Stages != "seed" {
+		t.Errorf("read back stages %q", back.Stages)
+	}
+}

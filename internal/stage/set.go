@@ -54,13 +54,15 @@ func (s Set) String() string {
 // The presets. Seed is the original module's hook points; Serve is the
 // always-on default of `serve`, chosen by measurement (BENCHMARKS.md,
 // "Stage sets"): drops with reason and location, the packets a host
-// received (rx.driver) and the packets it handed to a device (tx.xmit),
-// all on tracepoints, so that on hosts without netfilter rules no
-// netfilter hook is made to run for it.
+// received (rx.driver) and the packets it offered to a device (tx.queue:
+// before the qdisc, whose drops then come after a counted stage; a
+// GSO super-packet is one run, not one per segment; and where bridged
+// frames are recognised). All tracepoints, so that on hosts without
+// netfilter rules no netfilter hook is made to run for it.
 var (
 	AllStages = SetOf(append(All(), Drops)...)
 	Seed      = SetOf(RxDriver, RxCore, L4Rcv, Drops)
-	Serve     = SetOf(RxDriver, TxXmit, Drops)
+	Serve     = SetOf(RxDriver, TxQueue, Drops)
 )
 
 type preset struct {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dropspot/dropspot/internal/faults"
 	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/testnet"
 )
@@ -134,4 +135,32 @@ func TestBridgedFirewallDrop(t *testing.T) {
 			expectBridged(t, snap, k, b)
 		}
 	}
+}
+
+// With the serve stages (rx.driver, tx.queue, drops) a bridged frame is
+// still told from a routed one: tx.queue marks it, and the report names
+// the path bridge, with no loss.
+func TestBridgedWithServeStages(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	b := testnet.NewBridged(t, true)
+	tr := start(t, Config{Stages: stage.Serve})
+	const n = 21
+	f, err := testnet.UDP(&b.Pair, testnet.A, n, 200, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := snapshot(t, tr)
+	k := key(f, b.InodeR, false)
+	expect(t, tr, snap, k, n, bridgedPath)
+	expectBridged(t, snap, k, b)
+	r := report.Build(snap, tr.Plan.Hooks, report.Namer{})
+	for _, fl := range r.Flows {
+		if fl.Netns == b.InodeR && fl.Src == f.Src.String() && fl.Sport == f.Sport {
+			if fl.Path != "bridge" || fl.Lost != nil {
+				t.Errorf("bridged flow: path %s, lost %+v, stages %v", fl.Path, fl.Lost, fl.Stages)
+			}
+			return
+		}
+	}
+	t.Error("no record of the bridged flow")
 }
