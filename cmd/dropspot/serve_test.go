@@ -79,15 +79,26 @@ func query(t *testing.T, prom, expr string) float64 {
 }
 
 // serve's counters, as a real Prometheus server scraped them, match the
-// traffic and drops made in test namespaces.
+// traffic and drops made in test namespaces: with every stage, and with
+// serve's default stages (rx.driver, tx.queue, drops), where the others
+// have no series at all.
 func TestServeThroughPrometheus(t *testing.T) {
 	testnet.RequirePrivileged(t)
+	t.Run("all", func(t *testing.T) { serveThroughPrometheus(t, "all") })
+	t.Run("default", func(t *testing.T) { serveThroughPrometheus(t, "") })
+}
+
+func serveThroughPrometheus(t *testing.T, stages string) {
 	p := testnet.NewPair(t)
 	target := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	// --netns: per-flow series go to the top-K flows by loss, and tests
 	// running beside this one lose more packets than it does.
-	serve := exec.Command(binary, "serve", "--listen", target, "--top-flows", "3", "--netns", p.NameB,
-		"--ready-file", filepath.Join(t.TempDir(), "ready"))
+	args := []string{"serve", "--listen", target, "--top-flows", "3", "--netns", p.NameB,
+		"--ready-file", filepath.Join(t.TempDir(), "ready")}
+	if stages != "" {
+		args = append(args, "--stages", stages)
+	}
+	serve := exec.Command(binary, args...)
 	serve.Stderr = os.Stderr
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
@@ -114,6 +125,19 @@ func TestServeThroughPrometheus(t *testing.T) {
 		`count(dropspot_hook_info)`: 13,
 		fmt.Sprintf(`dropspot_interface_drops_total{netns=%q,interface=%q,reason="NO_SOCKET"}`, ns, p.IfB): refused,
 	}
+	var absent []string
+	if stages == "" {
+		// The drop comes after rx.driver, the last stage chosen; a stage
+		// not chosen has no series.
+		checks = map[string]float64{
+			fmt.Sprintf(`dropspot_drops_total{netns=%q,reason="NO_SOCKET",stage="rx.driver"}`, ns): refused,
+			fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,stage="rx.driver"}`, ns):            delivered + refused,
+			`count(dropspot_hook_info)`: 3,
+			fmt.Sprintf(`dropspot_interface_drops_total{netns=%q,interface=%q,reason="NO_SOCKET"}`, ns, p.IfB): refused,
+		}
+		absent = []string{fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,stage="l4.rcv"}`, ns),
+			`dropspot_stage_packets_total{stage="ip.rcv"}`}
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for expr, want := range checks {
 		// sum(): a label such as netns_name may read differently across
@@ -129,6 +153,11 @@ func TestServeThroughPrometheus(t *testing.T) {
 				t.Fatalf("%s = %v, want %v", expr, got, want)
 			}
 			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for _, expr := range absent {
+		if got := query(t, prom, "sum("+expr+")"); got != -1 {
+			t.Errorf("%s = %v, want no series (stage not chosen)", expr, got)
 		}
 	}
 	// Graceful shutdown on SIGTERM.
