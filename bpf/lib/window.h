@@ -172,7 +172,15 @@ static __always_inline bool path_admits(__u64 addr, enum stage st, const struct 
 	fresh.last_stage = st;
 	/* Not admitted while open: counted above, or its parent was. */
 	fresh.in_flight_noted = !admitted && w->state == WINDOW_OPEN;
-	bpf_map_update_elem(&skb_paths, &addr, &fresh, BPF_ANY);
+	/* The entry at this address, if any, is a freed skb's: overwritten
+	 * in place (the lookup has kept it recent). Addresses are reused all
+	 * the time, and an LRU hash update allocates a node and moves it
+	 * between lists: measured as most of a path start's cost
+	 * (BENCHMARKS.md, "Stage sets"). */
+	if (p)
+		*p = fresh;
+	else
+		bpf_map_update_elem(&skb_paths, &addr, &fresh, BPF_ANY);
 	if (st == STAGE_TX_QUEUE || st == STAGE_L4_RCV)
 		note_recent(key, admitted);
 	return admitted;
