@@ -32,7 +32,8 @@ for set in "$@"; do
 	ds=$!
 	for i in $(seq 600); do [[ -e $ready ]] && break; sleep 0.05; done
 	[[ -e $ready ]] || { echo "stagecost: dropspot --stages $set not ready after 30 s" >&2; exit 1; }
-	ids=$(for fd in /proc/$ds/fdinfo/*; do awk '/^prog_id:/ {print $2}' $fd 2>/dev/null; done | sort -u | tr '\n' ' ')
+	# An fd may close while it is read (set -e would end the script).
+	ids=$(for fd in /proc/$ds/fdinfo/*; do awk '/^prog_id:/ {print $2}' $fd 2>/dev/null || true; done | sort -u | tr '\n' ' ')
 	snap() { for id in $ids; do bpftool -j prog show id $id; echo; done | python3 -c "
 import json,sys
 t=c=0
