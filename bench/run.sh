@@ -27,6 +27,12 @@
 #   --scale-big-reps N        repetitions for >= 10^6 flows (default 2)
 #   --phases LIST             any of startup,throughput,drops,hooks,components,
 #                             kprofile,scale,uprofile,sprofile (default all)
+#   --hosts LIST              host shapes of the throughput and hooks phases
+#                             (default bare): bare = the namespaces alone;
+#                             realistic = conntrack and ~4000 iptables-nft rules
+#                             shaped like a kube-proxy node's in both namespaces
+#                             (needs iptables, nftables, conntrack); every
+#                             configuration is measured on each shape
 #   --out DIR                 results directory
 #   --dropspot PATH           use this dropspot binary instead of building one
 #   --no-install              do not apt-get install missing tools
@@ -52,8 +58,12 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 1
 fi
 
+tools="iperf3:iperf3 bpftrace:bpftrace tcpdrop-bpfcc:bpfcc-tools bpftool:bpftool ip:iproute2 unshare:util-linux"
+if [[ " $* " == *realistic* ]]; then
+	tools+=" iptables-nft-restore:iptables nft:nftables conntrack:conntrack"
+fi
 need=()
-for t in iperf3:iperf3 bpftrace:bpftrace tcpdrop-bpfcc:bpfcc-tools bpftool:bpftool ip:iproute2 unshare:util-linux; do
+for t in $tools; do
 	command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t#*:}")
 done
 if ((${#need[@]})); then

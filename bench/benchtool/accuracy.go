@@ -18,6 +18,7 @@ import (
 
 type Accuracy struct {
 	Rep          int               `json:"rep"`
+	Host         string            `json:"host,omitempty"` // "" = bare (hostshape.go)
 	Sent         uint64            `json:"sent"`
 	Received     uint64            `json:"received_by_socket_reader"`
 	Stages       map[string]uint64 `json:"stages"`
@@ -143,6 +144,10 @@ func (r *Results) accuracyMarkdown(p printer) {
 			reasons = append(reasons, fmt.Sprintf("%s %d", k, v))
 		}
 		sort.Strings(reasons)
-		p("| %d | %d | %d | %s | %d %s | %d | %s |\n", a.Rep, a.Sent, a.Received, strings.Join(miss, ", "), a.FlowDrops, strings.Join(reasons, ", "), a.OverflowLoss, a.Verdict)
+		rep := strconv.Itoa(a.Rep)
+		if a.Host != "" {
+			rep += " " + a.Host
+		}
+		p("| %s | %d | %d | %s | %d %s | %d | %s |\n", rep, a.Sent, a.Received, strings.Join(miss, ", "), a.FlowDrops, strings.Join(reasons, ", "), a.OverflowLoss, a.Verdict)
 	}
 }

@@ -71,7 +71,7 @@ func (s DropStormSample) repetition() int { return s.Rep }
 func (s DropStormSample) tool() string    { return s.Tool }
 
 func (b *bench) phaseDropStorm() error {
-	return b.interleaved(dropStormConfigs, func(cfg string, rep int) error {
+	return b.interleaved([]string{hostBare}, dropStormConfigs, func(_, cfg string, rep int) error {
 		s, err := b.dropStormOnce(cfg, rep)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ type HookWindow struct {
 
 type HookProg struct {
 	Tool          string       `json:"tool"`
+	Host          string       `json:"host,omitempty"` // "" = bare (hostshape.go)
 	ID            int          `json:"id"`
 	Name          string       `json:"name"`
 	Type          string       `json:"type"`
@@ -110,6 +112,11 @@ func (b *bench) phaseHooks() error {
 		return err
 	}
 	defer stats.Close()
+	return b.overHosts("hooks", b.opt.hosts, 0, b.hooksOn)
+}
+
+// hooksOn measures the per-hook cost on one host shape.
+func (b *bench) hooksOn(host string) error {
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -137,7 +144,7 @@ func (b *bench) phaseHooks() error {
 	add := func(t *tool, label func(id int, name string) string) {
 		own, _ := ownedBPF(t.p.pid())
 		for id, st := range progStats(own) {
-			progs[id] = &HookProg{Tool: t.kind, ID: id, Name: st.name, Type: st.typ, Hook: label(id, st.name),
+			progs[id] = &HookProg{Tool: t.kind, Host: hostKey(host), ID: id, Name: st.name, Type: st.typ, Hook: label(id, st.name),
 				XlatedBytes: st.xlated, JitedBytes: st.jited, VerifiedInsns: st.verifiedIns}
 			ids = append(ids, id)
 		}
@@ -178,19 +185,25 @@ func (b *bench) phaseHooks() error {
 				ns, runs := after[id].since(before[id])
 				hp.Windows = append(hp.Windows, HookWindow{Traffic: traffic, Rep: rep, RunTimeNS: ns, RunCnt: runs})
 			}
-			b.logf("  hook window %d %s done", rep, traffic)
+			b.logf("  hook window %d %s %s done", rep, host, traffic)
 		}
 	}
 	for _, hp := range progs {
 		b.res.Hooks = append(b.res.Hooks, *hp)
 	}
 	sort.Slice(b.res.Hooks, func(i, j int) bool {
-		if b.res.Hooks[i].Tool != b.res.Hooks[j].Tool {
-			return b.res.Hooks[i].Tool < b.res.Hooks[j].Tool
+		hi, hj := b.res.Hooks[i], b.res.Hooks[j]
+		if hi.Host != hj.Host {
+			return hi.Host < hj.Host
 		}
-		return b.res.Hooks[i].ID < b.res.Hooks[j].ID
+		if hi.Tool != hj.Tool {
+			return hi.Tool < hj.Tool
+		}
+		return hi.ID < hj.ID
 	})
-	b.profileTop(progs)
+	if host == hostBare {
+		b.profileTop(progs)
+	}
 	return nil
 }
 
@@ -241,13 +254,19 @@ type hookAverages struct {
 	worstRatio                        float64
 }
 
-func (r *Results) hookAverages() hookAverages {
+func (r *Results) hookAverages() hookAverages { return r.hookAveragesOn("") }
+
+// hookAveragesOn are the averages on one host shape ("" = bare).
+func (r *Results) hookAveragesOn(host string) hookAverages {
 	var a hookAverages
 	empty := map[string]float64{}
 	bt := map[string]bool{}
 	var btT, btC float64
 	for i := range r.Hooks {
 		h := &r.Hooks[i]
+		if h.Host != host {
+			continue
+		}
 		ns, c := h.nsPerRun("")
 		switch h.Tool {
 		case "empty":
@@ -266,7 +285,7 @@ func (r *Results) hookAverages() hookAverages {
 	var dsT, dsC, emT, emC, dbT, dbC float64
 	for i := range r.Hooks {
 		h := &r.Hooks[i]
-		if h.Tool != "dropspot" {
+		if h.Tool != "dropspot" || h.Host != host {
 			continue
 		}
 		ns, c := h.nsPerRun("")
@@ -301,6 +320,15 @@ func (r *Results) hookAverages() hookAverages {
 
 func (r *Results) hooksMarkdown(p printer) {
 	p("\n## Per-hook cost (kernel.bpf_stats_enabled=1; dropspot, empty programs and bpftrace attached together)\n\n")
+	r.hooksTable(p, "")
+	if slices.ContainsFunc(r.Hooks, func(h HookProg) bool { return h.Host == hostRealistic }) {
+		p("\n## Per-hook cost, realistic host (%s)\n\n", realisticHostText())
+		r.hooksTable(p, hostRealistic)
+	}
+}
+
+// hooksTable is the per-hook cost of one host shape ("" = bare).
+func (r *Results) hooksTable(p printer, host string) {
 	p("ns/run = run_time_ns ÷ run_cnt from `bpftool -j prog show`, median over windows per traffic type; \"all\" pools every window.\n\n")
 	p("Traffic per window: TCP = iperf3; UDP = the 64 B flood to a listening socket; drop = the same flood to a port nobody listens on (every packet dropped, NO_SOCKET).\n\n")
 	p("| hook | dropspot program | ns/run TCP | ns/run UDP | ns/run drop | ns/run all | runs | empty ns/run | × empty | bpftrace ns/run | ÷ bpftrace | xlated / jited B | verified insns |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -309,6 +337,9 @@ func (r *Results) hooksMarkdown(p printer) {
 	var dsProgs []*HookProg
 	for i := range r.Hooks {
 		h := &r.Hooks[i]
+		if h.Host != host {
+			continue
+		}
 		switch h.Tool {
 		case "empty":
 			empty[h.base()] = h
@@ -354,7 +385,7 @@ func (r *Results) hooksMarkdown(p printer) {
 		p("| %s | %s | %s | %s | %s | %s%s | %d | %s | %s | %s | %s | %d / %d | %d |\n", h.Hook, h.Name, num(tcp), num(udp), num(drop), num(all), few, runs, en, xe, bn, xb, h.XlatedBytes, h.JitedBytes, h.VerifiedInsns)
 	}
 	for _, h := range r.Hooks {
-		if h.Tool == "bpftrace" {
+		if h.Tool == "bpftrace" && h.Host == host {
 			all, runs := h.nsPerRun("")
 			tcp, _ := h.nsPerRun("tcp")
 			udp, _ := h.nsPerRun("udp")
@@ -362,10 +393,10 @@ func (r *Results) hooksMarkdown(p printer) {
 			p("| %s (bpftrace) | %s | %s | %s | %s | %s | %d | | | | | %d / %d | %d |\n", h.Hook, h.Name, num(tcp), num(udp), num(drop), num(all), runs, h.XlatedBytes, h.JitedBytes, h.VerifiedInsns)
 		}
 	}
-	ha := r.hookAverages()
+	ha := r.hookAveragesOn(host)
 	p("\nAverages per invocation (weighted by dropspot's own invocations): dropspot **%.0f ns**, the empty programs on the same hooks %.0f ns (**%.1f×**, worst hook %s %.1f×); bpftrace's programs %.0f ns, dropspot on those same hooks %.0f ns (**%.2f** of bpftrace), dropspot overall ÷ bpftrace **%.2f**.\n",
 		ha.ds, ha.emptyMatched, safeDiv(ha.ds, ha.emptyMatched), ha.worstName, ha.worstRatio, ha.bt, ha.dsOnBtHooks, safeDiv(ha.dsOnBtHooks, ha.bt), safeDiv(ha.ds, ha.bt))
-	if r.Profile.Command != "" {
+	if r.Profile.Command != "" && host == "" {
 		p("\n`%s` (most expensive dropspot program, %s): ", r.Profile.Command, r.Profile.Program)
 		if r.Profile.Error != "" {
 			p("failed: %s — %s\n", r.Profile.Error, oneLine(r.Profile.Output))
@@ -386,14 +417,14 @@ func (r *Results) hookTargets(p printer) {
 }
 
 func (r *Results) hooksCSV() (string, [][]string) {
-	rows := [][]string{{"tool", "prog_id", "name", "hook", "traffic", "rep", "run_time_ns", "run_cnt", "ns_per_run", "bytes_xlated", "bytes_jited", "verified_insns"}}
+	rows := [][]string{{"tool", "prog_id", "name", "hook", "traffic", "rep", "run_time_ns", "run_cnt", "ns_per_run", "bytes_xlated", "bytes_jited", "verified_insns", "host"}}
 	for _, h := range r.Hooks {
 		for _, w := range h.Windows {
 			nspr := 0.0
 			if w.RunCnt > 0 {
 				nspr = float64(w.RunTimeNS) / float64(w.RunCnt)
 			}
-			rows = append(rows, []string{h.Tool, strconv.Itoa(h.ID), h.Name, h.Hook, w.Traffic, strconv.Itoa(w.Rep), fmt.Sprint(w.RunTimeNS), fmt.Sprint(w.RunCnt), csvFloat(nspr), strconv.Itoa(h.XlatedBytes), strconv.Itoa(h.JitedBytes), strconv.Itoa(h.VerifiedInsns)})
+			rows = append(rows, []string{h.Tool, strconv.Itoa(h.ID), h.Name, h.Hook, w.Traffic, strconv.Itoa(w.Rep), fmt.Sprint(w.RunTimeNS), fmt.Sprint(w.RunCnt), csvFloat(nspr), strconv.Itoa(h.XlatedBytes), strconv.Itoa(h.JitedBytes), strconv.Itoa(h.VerifiedInsns), hostName(h.Host)})
 		}
 	}
 	return "hooks.csv", rows

@@ -54,8 +54,12 @@ func (r *Results) headerMarkdown(p printer, o options) {
 	p("- tools: %s\n", m.Tools)
 	p("- dropspot measured: %s\n", m.Dropspot)
 	p("- load average at start / end: %s / %s (other work on the machine shows here)\n", m.LoadAvgStart, m.LoadAvgEnd)
-	p("- repetitions: throughput and drop storm %d (tools interleaved, order rotated each repetition), TCP %gs, UDP %gs; hook windows %d×%gs per traffic type; startup %d\n\n",
+	p("- repetitions: throughput and drop storm %d (tools interleaved, order rotated each repetition), TCP %gs, UDP %gs; hook windows %d×%gs per traffic type; startup %d\n",
 		o.reps, o.tcpSeconds, o.udpSeconds, o.hookReps, o.hookSeconds, o.startupReps)
+	if shapesHosts(o.hosts) {
+		p("- host shapes of the throughput and hooks phases: %s, each repetition's order rotated; realistic = %s\n", strings.Join(o.hosts, ", "), realisticHostText())
+	}
+	p("\n")
 }
 
 func (r *Results) problemsMarkdown(p printer) {

@@ -31,6 +31,7 @@ type Results struct {
 	Throughput   []ThroughputSample `json:"throughput"`
 	DropStorm    []DropStormSample  `json:"drop_storm"`
 	Accuracy     []Accuracy         `json:"accuracy"`
+	HostChecks   []HostCheck        `json:"host_checks,omitempty"`
 	Hooks        []HookProg         `json:"hooks"`
 	Profile      ProfileResult      `json:"profile"`
 	Components   []Component        `json:"components"`
@@ -62,6 +63,7 @@ type TcpdropResult struct {
 
 type Ratio struct {
 	Tool    string  `json:"tool"`
+	Host    string  `json:"host,omitempty"` // "" = bare (hostshape.go)
 	Metric  string  `json:"metric"`
 	Base    summary `json:"baseline"`
 	Value   summary `json:"value"`
@@ -141,11 +143,14 @@ func machineInfo() MachineInfo {
 // Summarize computes the within-repetition ratios.
 func (r *Results) Summarize() {
 	r.Summary.Startup = summarize(r.StartupMS)
-	r.Summary.Ratios = ratios(r.Throughput, []metric[ThroughputSample]{
-		{"tcp_gbps", func(s ThroughputSample) float64 { return s.TCPGbps }},
-		{"udp64_sent_pps", func(s ThroughputSample) float64 { return s.UDPSentPPS }},
-		{"udp64_received_pps", func(s ThroughputSample) float64 { return s.UDPRecvPPS }},
-	})
+	r.Summary.Ratios = nil
+	for _, host := range r.throughputHosts() {
+		onHost := slices.DeleteFunc(slices.Clone(r.Throughput), func(s ThroughputSample) bool { return s.Host != host })
+		for _, x := range ratios(onHost, throughputMetrics) {
+			x.Host = host
+			r.Summary.Ratios = append(r.Summary.Ratios, x)
+		}
+	}
 	r.Summary.DropStorm = ratios(r.DropStorm, []metric[DropStormSample]{
 		{"drop_pps", func(s DropStormSample) float64 { return s.SentPPS }},
 	})
@@ -198,9 +203,15 @@ func ratios[S sample](samples []S, metrics []metric[S]) []Ratio {
 	return out
 }
 
+// ratio is a configuration's ratio on the bare host shape.
 func (r *Results) ratio(tool, metric string) (Ratio, bool) {
+	return r.ratioOn("", tool, metric)
+}
+
+// ratioOn is a configuration's ratio on a host shape ("" = bare).
+func (r *Results) ratioOn(host, tool, metric string) (Ratio, bool) {
 	for _, x := range r.Summary.Ratios {
-		if x.Tool == tool && x.Metric == metric {
+		if x.Host == host && x.Tool == tool && x.Metric == metric {
 			return x, x.Samples > 0
 		}
 	}

@@ -54,6 +54,7 @@ type options struct {
 	outDir        string
 	phases        map[string]bool
 	configs       []string
+	hosts         []string // host shapes of the throughput and hooks phases
 }
 
 type bench struct {
@@ -73,7 +74,7 @@ type bench struct {
 func runBench(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var o options
-	var flows, phases, configs string
+	var flows, phases, configs, hosts string
 	fs.BoolVar(&o.quick, "quick", false, "smoke run (~2 min): fewer repetitions, shorter runs, no 10^6 raised case repeats")
 	fs.IntVar(&o.reps, "reps", 0, "throughput and drop-storm repetitions per tool (default 5, quick 2)")
 	fs.Float64Var(&o.tcpSeconds, "tcp-seconds", 0, "iperf3 TCP run length (default 5, quick 3)")
@@ -90,7 +91,12 @@ func runBench(args []string) error {
 	fs.StringVar(&o.outDir, "out", "", "results directory (default bench/results/<UTC time>)")
 	fs.StringVar(&phases, "phases", "startup,throughput,drops,hooks,components,kprofile,scale,uprofile,sprofile", "phases to run")
 	fs.StringVar(&configs, "configs", "baseline,dropspot,bpftrace,empty", "throughput configurations (also: empty-tp, empty-nf, empty-cg: empty programs on one hook family)")
+	fs.StringVar(&hosts, "hosts", hostBare, "host shapes of the throughput and hooks phases: bare (the namespaces alone), realistic (conntrack and a kube-proxy node's iptables-nft rules in both); every configuration runs on each")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.hosts, err = parseHosts(hosts); err != nil {
 		return err
 	}
 	def := func(v *int, full, quick int) {

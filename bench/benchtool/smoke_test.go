@@ -27,7 +27,7 @@ func TestBenchmarkSmoke(t *testing.T) {
 		t.Skip("benchmark smoke run: skipped with -short")
 	}
 	testnet.RequirePrivileged(t)
-	for _, tool := range []string{"iperf3", "bpftrace", "bpftool", "ip"} {
+	for _, tool := range []string{"iperf3", "bpftrace", "bpftool", "ip", "iptables-nft-restore", "nft", "conntrack"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("CI=true but %s is missing (.ci/run installs it): %v", tool, err)
@@ -60,7 +60,7 @@ func TestBenchmarkSmoke(t *testing.T) {
 	}
 	cmd := exec.CommandContext(ctx, benchtool, "run", "--dropspot", dropspot, "--bpftrace-script", script, "--out", out,
 		"--phases", "startup,throughput,drops,hooks,components,scale",
-		"--configs", "baseline,dropspot,bpftrace,empty",
+		"--configs", "baseline,dropspot,bpftrace,empty", "--hosts", "bare,realistic",
 		"--reps", "1", "--tcp-seconds", "1", "--udp-seconds", "1",
 		"--hook-reps", "1", "--hook-seconds", "1", "--startup-reps", "1",
 		"--scale-flows", "2000", "--scale-reps", "1")
@@ -94,23 +94,43 @@ func TestBenchmarkSmoke(t *testing.T) {
 	measured := map[string]bool{}
 	for _, s := range r.Throughput {
 		if s.TCPGbps <= 0 || s.UDPSent == 0 {
-			t.Errorf("%s: TCP %.2f Gbit/s, %d datagrams sent: nothing measured", s.Tool, s.TCPGbps, s.UDPSent)
+			t.Errorf("%s on %s: TCP %.2f Gbit/s, %d datagrams sent: nothing measured", s.Tool, hostName(s.Host), s.TCPGbps, s.UDPSent)
 		}
-		measured[s.Tool] = true
+		measured[hostName(s.Host)+" "+s.Tool] = true
 	}
-	for _, tool := range []string{"baseline", "dropspot", "bpftrace", "empty"} {
-		if !measured[tool] {
-			t.Errorf("no throughput sample for %s", tool)
+	for _, host := range []string{hostBare, hostRealistic} {
+		for _, tool := range []string{"baseline", "dropspot", "bpftrace", "empty"} {
+			if !measured[host+" "+tool] {
+				t.Errorf("no throughput sample for %s on the %s host", tool, host)
+			}
 		}
 	}
-	if len(r.Accuracy) != 1 {
-		t.Fatalf("%d accuracy checks, want 1 (one dropspot repetition)", len(r.Accuracy))
+	if len(r.Accuracy) != 2 {
+		t.Fatalf("%d accuracy checks, want 2 (one dropspot repetition per host shape)", len(r.Accuracy))
 	}
 	// Missing has an entry for each path stage the report had: all 11
 	// must have been compared, not only those present.
-	if a := r.Accuracy[0]; a.Verdict != "exact" || a.Sent == 0 || len(a.Missing) != len(pathStages) {
-		t.Errorf("flood flow: verdict %q, sent %d, stages %v (missing %v), want all %d path stages equal to the datagrams sent",
-			a.Verdict, a.Sent, a.Stages, a.Missing, len(pathStages))
+	for _, a := range r.Accuracy {
+		if a.Verdict != "exact" || a.Sent == 0 || len(a.Missing) != len(pathStages) {
+			t.Errorf("flood flow on %s: verdict %q, sent %d, stages %v (missing %v), want all %d path stages equal to the datagrams sent",
+				hostName(a.Host), a.Verdict, a.Sent, a.Stages, a.Missing, len(pathStages))
+		}
+	}
+	// The shapes were what they claim: bare had no rules and conntrack
+	// tracked nothing; realistic had the ruleset and tracked the traffic.
+	checked := map[string]int{}
+	for _, c := range r.HostChecks {
+		checked[c.Phase+" "+c.Host]++
+		if v := c.verdict(); v != "ok" {
+			t.Errorf("host check %+v: %s", c, v)
+		}
+	}
+	for _, phase := range []string{"throughput", "hooks"} {
+		for _, host := range []string{hostBare, hostRealistic} {
+			if checked[phase+" "+host] != 1 {
+				t.Errorf("%d host checks of %s on %s, want 1", checked[phase+" "+host], phase, host)
+			}
+		}
 	}
 
 	storm := map[string]DropStormSample{}
@@ -149,12 +169,14 @@ func TestBenchmarkSmoke(t *testing.T) {
 	ran := map[string]bool{}
 	for _, h := range r.Hooks {
 		if _, n := h.nsPerRun("udp"); n > 0 {
-			ran[h.Tool] = true
+			ran[hostName(h.Host)+" "+h.Tool] = true
 		}
 	}
-	for _, tool := range []string{"dropspot", "bpftrace", "empty"} {
-		if !ran[tool] {
-			t.Errorf("per-hook cost: no %s program ran during the UDP window", tool)
+	for _, host := range []string{hostBare, hostRealistic} {
+		for _, tool := range []string{"dropspot", "bpftrace", "empty"} {
+			if !ran[host+" "+tool] {
+				t.Errorf("per-hook cost on the %s host: no %s program ran during the UDP window", host, tool)
+			}
 		}
 	}
 	if len(r.Components) == 0 {
@@ -182,7 +204,7 @@ func TestBenchmarkSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, section := range []string{"Throughput", "Drop storm", "Per-hook cost", "Scale"} {
+	for _, section := range []string{"Throughput", "Throughput, realistic host", "Host shapes side by side", "Drop storm", "Per-hook cost", "Per-hook cost, realistic host", "Scale"} {
 		if !strings.Contains(string(md), section) {
 			t.Errorf("results.md has no %q section", section)
 		}
