@@ -229,12 +229,17 @@ func (r *Results) throughputTable(p printer, host string) {
 	p("\n%d of %d measurements saw other people's BPF programs on the packet path or bpf_stats turned on (the machine is shared; see throughput.csv).", nDisturbed, len(onHost))
 	if nDisturbed > 0 {
 		p(" Ratios over the undisturbed repetitions only:")
+		clean := 0
 		for _, t := range []string{"dropspot", "bpftrace", "empty"} {
 			a, _ := r.ratioOn(host, t, "tcp_gbps")
 			c, _ := r.ratioOn(host, t, "udp64_sent_pps")
 			if a.RatioClean.N > 0 || c.RatioClean.N > 0 {
+				clean++
 				p(" %s TCP %s, UDP %s (n=%d);", t, spread(a.RatioClean, "%.3f"), spread(c.RatioClean, "%.3f"), c.RatioClean.N)
 			}
+		}
+		if clean == 0 {
+			p(" none (in every repetition the configuration or its baseline was disturbed).")
 		}
 	}
 	p("\n")
