@@ -6,6 +6,7 @@
 #include "config.h"
 #include "filter.h"
 #include "flow.h"
+#include "nat.h"
 
 /* Outcome of classifying a packet at a stage, remembered by the transmit
  * hooks so tx.done can be counted without touching a freed skb. */
@@ -19,7 +20,10 @@ enum verdict {
 
 /* classify parses an skb and decides whether it is counted. netns and
  * ifindex are the hook's own knowledge of the namespace and device
- * (netfilter, eth_type_trans), or 0 to read them off the skb. */
+ * (netfilter, eth_type_trans), or 0 to read them off the skb. The key is
+ * the packet's connection across NAT (nat.h); the filter passes it by
+ * either tuple, so every stage decides alike before and after the
+ * translation. */
 static __always_inline enum verdict classify_skb(bool btf, struct sk_buff *skb, enum l3_at at, __u32 netns,
 						 __u32 ifindex, struct flow_key *key, struct pkt_meta *meta)
 {
@@ -30,6 +34,7 @@ static __always_inline enum verdict classify_skb(bool btf, struct sk_buff *skb, 
 	if (ret != PARSE_OK)
 		return VERDICT_MALFORMED;
 	key->netns = netns ? netns : skb_netns(btf, skb);
+	meta->nat = nat_resolve(btf, skb, key);
 	if (CFG.filter_ifindex) {
 		/* -i: the device the packet is on at this stage; none (local
 		 * output before routing, a freed skb) does not match. */
@@ -38,7 +43,9 @@ static __always_inline enum verdict classify_skb(bool btf, struct sk_buff *skb, 
 		if (ifindex != CFG.filter_ifindex)
 			return VERDICT_FILTERED;
 	}
-	return filter_match(key) ? VERDICT_COUNTED : VERDICT_FILTERED;
+	if (filter_match(key))
+		return VERDICT_COUNTED;
+	return (meta->nat & (NAT_DNAT | NAT_SNAT)) && nat_xlat_match() ? VERDICT_COUNTED : VERDICT_FILTERED;
 }
 
 /* classify for hooks holding a BTF-typed skb (all but kprobes). */

@@ -14,7 +14,7 @@ static __always_inline enum verdict admit_in_window(struct sk_buff *skb, enum st
 						    const struct flow_key *key, const struct pkt_meta *meta)
 {
 	if (v == VERDICT_COUNTED)
-		return path_admits(ptr_addr(skb), st, key, meta->segs) ? v : VERDICT_OUTSIDE;
+		return path_admits(ptr_addr(skb), st, key, meta->segs, meta->nat) ? v : VERDICT_OUTSIDE;
 	return window_admits_untracked(0) ? v : VERDICT_OUTSIDE;
 }
 

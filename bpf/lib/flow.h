@@ -75,6 +75,7 @@ struct pkt_meta {
 	__u32 l3_off; /* IP header, from skb->head (for packet capture) */
 	__u32 l3_cap; /* bytes from there that are in the linear part */
 	__u32 l4_payload; /* transport payload bytes per the IP length; L4_PAYLOAD_UNKNOWN if none given */
+	__u32 nat;    /* enum nat_flag bits (nat.h): how the key was found */
 };
 
 #define L4_PAYLOAD_UNKNOWN 0xffffffff

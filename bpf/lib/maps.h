@@ -150,6 +150,55 @@ struct {
 	__type(value, struct bridge_ports);
 } bridged SEC(".maps");
 
+/* ---- Connections across NAT: nat.h ---- */
+
+/* What nat_resolve found (bits). */
+enum nat_flag {
+	NAT_DNAT = 1, /* the destination is translated */
+	NAT_SNAT = 2, /* the source is translated */
+	NAT_CT = 4,   /* conntrack named the connection: its key is authoritative */
+};
+
+/* Four entries per translated connection (per direction: its key to the
+ * tuple after translation, and back); the key's netns is the namespace
+ * that translates. */
+struct nat_tuple {
+	struct flow_key other; /* wire = 0: the tuple after translation; 1: the connection's key */
+	__u8 kind;             /* NAT_DNAT | NAT_SNAT */
+	__u8 wire;             /* the map key is a translated tuple as packets carry it */
+	__u8 pad[2];
+};
+
+/* LRU: entries of ended connections are pushed out by new ones. Sized by
+ * the loader at twice the flow table (--max-flows): two entries per
+ * direction. A reply whose entry was pushed out while its connection
+ * lives is counted under its own tuple at the stages before conntrack,
+ * and the split in COUNTER_NAT_SPLIT. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct flow_key);
+	__type(value, struct nat_tuple);
+} nat_tuples SEC(".maps");
+
+/* nat.h's working space (too big for the stack of the hooks it is
+ * inlined into): the tuple after translation of the packet at hand, and
+ * what nat_remember writes. */
+struct nat_scratch {
+	struct flow_key xlat;
+	struct flow_key rkey;  /* the connection's other direction */
+	struct flow_key rxlat; /* its tuple after translation */
+	struct nat_tuple v;
+	struct nf_conntrack_tuple t;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nat_scratch);
+} nat_scratch SEC(".maps");
+
 /* ---- Transmit completion: hooks/tracepoint.h ---- */
 
 /* A packet handed to the driver, remembered until net_dev_xmit reports the

@@ -34,5 +34,6 @@ enum counter {
 	COUNTER_NETNS_UNHOOKED,     /* packets of a namespace whose hooks were not all attached yet: not counted */
 	COUNTER_NETNS_NEWS_LOST,    /* new namespaces the ring buffer could not report (retried) */
 	COUNTER_DROPS_OUTSIDE_WINDOW, /* drops of packets the window did not admit: not counted */
+	COUNTER_NAT_SPLIT,          /* packets whose earlier stages counted them under another key than conntrack names (a translated reply not mapped back) */
 	NR_COUNTERS,
 };

@@ -17,6 +17,7 @@
 #include "counters.h"
 #include "flow.h"
 #include "maps.h"
+#include "nat.h"
 #include "stages.h"
 
 enum window_state {
@@ -127,7 +128,8 @@ static __always_inline bool path_continues(const struct skb_path *p, enum stage 
 
 /* path_admits decides whether stage st counts this packet, and records
  * the stage on the packet's path. */
-static __always_inline bool path_admits(__u64 addr, enum stage st, const struct flow_key *key, __u32 segs)
+static __always_inline bool path_admits(__u64 addr, enum stage st, const struct flow_key *key, __u32 segs,
+					__u32 nat)
 {
 	struct window *w = window_get();
 	struct skb_path *p, fresh = {};
@@ -138,6 +140,14 @@ static __always_inline bool path_admits(__u64 addr, enum stage st, const struct 
 		return false;
 	p = bpf_map_lookup_elem(&skb_paths, &addr);
 	if (p && path_continues(p, st, key, segs)) {
+		if ((nat & NAT_CT) && (nat & (NAT_DNAT | NAT_SNAT)) && !same_flow(&p->key, key)) {
+			/* Conntrack names another connection than the earlier
+			 * stages did: a translated packet they could not map
+			 * back (nat.h). They counted it elsewhere: say so, and
+			 * go on under the right key. */
+			counter_add(COUNTER_NAT_SPLIT, segs);
+			p->key = *key;
+		}
 		p->stages |= 1 << st;
 		p->last_stage = st;
 		p->generation = w->generation;

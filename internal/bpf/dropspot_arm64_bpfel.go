@@ -60,7 +60,8 @@ const (
 	DropspotCounterCOUNTER_NETNS_UNHOOKED       DropspotCounter = 8
 	DropspotCounterCOUNTER_NETNS_NEWS_LOST      DropspotCounter = 9
 	DropspotCounterCOUNTER_DROPS_OUTSIDE_WINDOW DropspotCounter = 10
-	DropspotCounterNR_COUNTERS                  DropspotCounter = 11
+	DropspotCounterCOUNTER_NAT_SPLIT            DropspotCounter = 11
+	DropspotCounterNR_COUNTERS                  DropspotCounter = 12
 )
 
 type DropspotDropEvent struct {
@@ -161,6 +162,59 @@ const (
 	DropspotIcmpEchoICMP_ECHO_REPLY   DropspotIcmpEcho = 2
 )
 
+type DropspotNatFlag uint32
+
+const (
+	DropspotNatFlagNAT_DNAT DropspotNatFlag = 1
+	DropspotNatFlagNAT_SNAT DropspotNatFlag = 2
+	DropspotNatFlagNAT_CT   DropspotNatFlag = 4
+)
+
+type DropspotNatScratch struct {
+	_     structs.HostLayout
+	Xlat  DropspotFlowKey
+	Rkey  DropspotFlowKey
+	Rxlat DropspotFlowKey
+	V     DropspotNatTuple
+	T     struct {
+		_   structs.HostLayout
+		Src struct {
+			_  structs.HostLayout
+			U3 struct {
+				_   structs.HostLayout
+				All [4]uint32
+			}
+			U struct {
+				_   structs.HostLayout
+				All uint16
+			}
+			L3num uint16
+		}
+		Dst struct {
+			_  structs.HostLayout
+			U3 struct {
+				_   structs.HostLayout
+				All [4]uint32
+			}
+			U struct {
+				_   structs.HostLayout
+				All uint16
+			}
+			Protonum          uint8
+			NfctHashOffsetend struct{ _ structs.HostLayout }
+			Dir               uint8
+		}
+	}
+}
+
+type DropspotNatTuple struct {
+	_     structs.HostLayout
+	Other DropspotFlowKey
+	Kind  uint8
+	Wire  uint8
+	Pad   [2]uint8
+}
+
 type DropspotNetnsState uint32
 
 const (
@@ -211,6 +265,7 @@ type DropspotSelftestResult struct {
 		L3Off     uint32
 		L3Cap     uint32
 		L4Payload uint32
+		Nat       uint32
 	}
 }
 
@@ -266,8 +321,8 @@ type DropspotTxInflight struct {
 		L3Off     uint32
 		L3Cap     uint32
 		L4Payload uint32
+		Nat       uint32
 	}
-	_ [4]byte
 }
 
 type DropspotWindow struct {
@@ -298,6 +353,8 @@ const (
 	DropspotMapEventBuf                    = "event_buf"
 	DropspotMapEvents                      = "events"
 	DropspotMapFlows                       = "flows"
+	DropspotMapNatScratch                  = "nat_scratch"
+	DropspotMapNatTuples                   = "nat_tuples"
 	DropspotMapNetnsNews                   = "netns_news"
 	DropspotMapNetnsStates                 = "netns_states"
 	DropspotMapParseResults                = "parse_results"
@@ -343,10 +400,12 @@ const (
 	DropspotProgTpNetifReceiveSkbListEntry = "tp_netif_receive_skb_list_entry"
 	DropspotProgTpNetifRx                  = "tp_netif_rx"
 	DropspotVarCFG                         = "CFG"
+	DropspotVarNatSeen                     = "nat_seen"
 	DropspotVarUnusedDropEvent             = "unused_drop_event"
 	DropspotVarUnusedDropFlag              = "unused_drop_flag"
 	DropspotVarUnusedDropKind              = "unused_drop_kind"
 	DropspotVarUnusedIcmpEcho              = "unused_icmp_echo"
+	DropspotVarUnusedNatFlag               = "unused_nat_flag"
 	DropspotVarUnusedNetnsState            = "unused_netns_state"
 	DropspotVarUnusedPredDir               = "unused_pred_dir"
 	DropspotVarUnusedPredKind              = "unused_pred_kind"
@@ -444,6 +503,8 @@ type DropspotMapSpecs struct {
 	EventBuf       *ebpf.MapSpec `ebpf:"event_buf"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	Flows          *ebpf.MapSpec `ebpf:"flows"`
+	NatScratch     *ebpf.MapSpec `ebpf:"nat_scratch"`
+	NatTuples      *ebpf.MapSpec `ebpf:"nat_tuples"`
 	NetnsNews      *ebpf.MapSpec `ebpf:"netns_news"`
 	NetnsStates    *ebpf.MapSpec `ebpf:"netns_states"`
 	ParseResults   *ebpf.MapSpec `ebpf:"parse_results"`
@@ -460,10 +521,12 @@ type DropspotMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type DropspotVariableSpecs struct {
 	CFG               *ebpf.VariableSpec `ebpf:"CFG"`
+	NatSeen           *ebpf.VariableSpec `ebpf:"nat_seen"`
 	UnusedDropEvent   *ebpf.VariableSpec `ebpf:"unused_drop_event"`
 	UnusedDropFlag    *ebpf.VariableSpec `ebpf:"unused_drop_flag"`
 	UnusedDropKind    *ebpf.VariableSpec `ebpf:"unused_drop_kind"`
 	UnusedIcmpEcho    *ebpf.VariableSpec `ebpf:"unused_icmp_echo"`
+	UnusedNatFlag     *ebpf.VariableSpec `ebpf:"unused_nat_flag"`
 	UnusedNetnsState  *ebpf.VariableSpec `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.VariableSpec `ebpf:"unused_pred_dir"`
 	UnusedPredKind    *ebpf.VariableSpec `ebpf:"unused_pred_kind"`
@@ -498,6 +561,8 @@ type DropspotMaps struct {
 	EventBuf       *ebpf.Map `ebpf:"event_buf"`
 	Events         *ebpf.Map `ebpf:"events"`
 	Flows          *ebpf.Map `ebpf:"flows"`
+	NatScratch     *ebpf.Map `ebpf:"nat_scratch"`
+	NatTuples      *ebpf.Map `ebpf:"nat_tuples"`
 	NetnsNews      *ebpf.Map `ebpf:"netns_news"`
 	NetnsStates    *ebpf.Map `ebpf:"netns_states"`
 	ParseResults   *ebpf.Map `ebpf:"parse_results"`
@@ -519,6 +584,8 @@ func (m *DropspotMaps) Close() error {
 		m.EventBuf,
 		m.Events,
 		m.Flows,
+		m.NatScratch,
+		m.NatTuples,
 		m.NetnsNews,
 		m.NetnsStates,
 		m.ParseResults,
@@ -536,10 +603,12 @@ func (m *DropspotMaps) Close() error {
 // It can be passed to LoadDropspotObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DropspotVariables struct {
 	CFG               *ebpf.Variable `ebpf:"CFG"`
+	NatSeen           *ebpf.Variable `ebpf:"nat_seen"`
 	UnusedDropEvent   *ebpf.Variable `ebpf:"unused_drop_event"`
 	UnusedDropFlag    *ebpf.Variable `ebpf:"unused_drop_flag"`
 	UnusedDropKind    *ebpf.Variable `ebpf:"unused_drop_kind"`
 	UnusedIcmpEcho    *ebpf.Variable `ebpf:"unused_icmp_echo"`
+	UnusedNatFlag     *ebpf.Variable `ebpf:"unused_nat_flag"`
 	UnusedNetnsState  *ebpf.Variable `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.Variable `ebpf:"unused_pred_dir"`
 	UnusedPredKind    *ebpf.Variable `ebpf:"unused_pred_kind"`

@@ -44,12 +44,17 @@ type Overflow struct {
 	NetnsUnhooked      uint64
 	DropsOutsideWindow uint64
 	NetnsNewsLost      uint64
+	// NATSplit: packets of a translated connection that stages before
+	// conntrack counted under their own tuple (the way back was not
+	// known: pushed out of the full table, or the entry was remade).
+	NATSplit uint64
 }
 
 // Snapshot is the state of the maps at one moment.
 type Snapshot struct {
 	Flows    map[Key]*Counts
 	Bridged  map[Key]BridgePorts // flows a Linux bridge forwarded
+	NAT      map[Key]NAT         // translated flows, by their connection's key
 	Drops    []Drop
 	Totals   [stage.Count]StageTotals
 	Overflow Overflow
@@ -62,7 +67,7 @@ type Snapshot struct {
 // Maps are the BPF maps a snapshot is read from.
 type Maps struct {
 	Flows, Drops, Totals, Counters *ebpf.Map
-	Bridged                        *ebpf.Map
+	Bridged, NAT                   *ebpf.Map
 }
 
 // flowBatch is how many flow entries one BPF_MAP_LOOKUP_BATCH call reads:
@@ -80,6 +85,9 @@ func Read(m Maps) (*Snapshot, error) {
 		return nil, err
 	}
 	if s.Bridged, err = readBridged(m.Bridged); err != nil {
+		return nil, err
+	}
+	if s.NAT, err = readNAT(m.NAT); err != nil {
 		return nil, err
 	}
 
@@ -120,6 +128,7 @@ func Read(m Maps) (*Snapshot, error) {
 		NetnsUnhooked:      counters[bpf.DropspotCounterCOUNTER_NETNS_UNHOOKED],
 		DropsOutsideWindow: counters[bpf.DropspotCounterCOUNTER_DROPS_OUTSIDE_WINDOW],
 		NetnsNewsLost:      counters[bpf.DropspotCounterCOUNTER_NETNS_NEWS_LOST],
+		NATSplit:           counters[bpf.DropspotCounterCOUNTER_NAT_SPLIT],
 	}
 	if made, n := counters[bpf.DropspotCounterCOUNTER_DROP_ENTRIES_CREATED], uint64(len(s.Drops)); made > n {
 		s.Overflow.DropsEvicted = made - n

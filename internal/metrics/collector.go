@@ -198,7 +198,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		"flow_create_failed": o.FlowCreateFailed, "tx_done_unmatched": o.TxDoneUnmatched,
 		"drops_unrecorded": o.DropsUnrecorded, "drops_evicted": o.DropsEvicted,
 		"events_lost": o.EventsLost, "events_throttled": o.EventsThrottled,
-		"in_flight_at_start": o.InFlightAtStart, "netns_unhooked": o.NetnsUnhooked,
+		"in_flight_at_start": o.InFlightAtStart, "netns_unhooked": o.NetnsUnhooked, "nat_split": o.NATSplit,
 		"drops_outside_window": o.DropsOutsideWindow, "netns_news_lost": o.NetnsNewsLost,
 	} {
 		counter(overflow, v, kind)

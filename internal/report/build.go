@@ -37,6 +37,7 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 	r.Overflow.NetnsUnhooked = o.NetnsUnhooked
 	r.Overflow.DropsOutsideWindow = o.DropsOutsideWindow
 	r.Overflow.NetnsNewsLost = o.NetnsNewsLost
+	r.Overflow.NATSplit = o.NATSplit
 	r.Overflow.UnparsedDrops = []UnparsedDrop{}
 
 	flowDrops := map[flow.Key][]Drop{}
@@ -56,6 +57,7 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 	}
 	r.FlowTableEntries = len(snap.Flows)
 	r.Flows = buildFlows(snap.Flows, flowDrops, names.bridges(snap.Bridged), hooked, snap.InFlight, snap.Later)
+	setNAT(r.Flows, snap.NAT)
 	for i := range r.Flows {
 		r.Overflow.InFlight += r.Flows[i].InFlight
 	}

@@ -100,6 +100,9 @@ func (f *Flow) appendJSON(b []byte) ([]byte, error) {
 	if f.Bridge != nil {
 		b = appendBridgeJSON(b, f.Bridge)
 	}
+	if f.NAT != nil {
+		b = appendNATJSON(b, f.NAT)
+	}
 	b = append(b, `,"stages":`...)
 	b = appendStageCounts(b, f.hooked, &f.counts.Packets)
 	b = append(b, `,"bytes":`...)

@@ -43,6 +43,9 @@ type Flow struct {
 	Path  string `json:"path"`
 	// Bridge is set on path "bridge".
 	Bridge *Bridge `json:"bridge,omitempty"`
+	// NAT is set when conntrack translated the flow's connection in its
+	// namespace: the key is the connection as its originator sees it.
+	NAT *NAT `json:"nat,omitempty"`
 	// Stages and Bytes are packets and bytes per stage: every hooked
 	// stage, zeros included; a stage the plan could not hook is absent.
 	// The JSON is written from the flow's counts, not from these maps:
@@ -144,6 +147,9 @@ type Overflow struct {
 	NetnsUnhooked      uint64 `json:"netns_unhooked"`
 	DropsOutsideWindow uint64 `json:"drops_outside_window"`
 	NetnsNewsLost      uint64 `json:"netns_news_lost"`
+	// NATSplit is packets of a translated connection that stages before
+	// conntrack counted under their translated tuple (ARCHITECTURE.md).
+	NATSplit uint64 `json:"nat_split"`
 	// UnparsedDrops are drops of packets that are in no flow.
 	UnparsedDrops []UnparsedDrop `json:"unparsed_drops"`
 }

@@ -32,9 +32,9 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	}
 	o := r.Overflow
 	fmt.Fprintf(bw, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d drops_unrecorded=%d drops_evicted=%d events_lost=%d events_throttled=%d"+
-		" in_flight=%d in_flight_at_start=%d netns_unhooked=%d drops_outside_window=%d netns_news_lost=%d\n",
+		" in_flight=%d in_flight_at_start=%d netns_unhooked=%d drops_outside_window=%d netns_news_lost=%d nat_split=%d\n",
 		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched, o.DropsUnrecorded, o.DropsEvicted, o.EventsLost, o.EventsThrottled,
-		o.InFlight, o.InFlightAtStart, o.NetnsUnhooked, o.DropsOutsideWindow, o.NetnsNewsLost)
+		o.InFlight, o.InFlightAtStart, o.NetnsUnhooked, o.DropsOutsideWindow, o.NetnsNewsLost, o.NATSplit)
 	for _, u := range o.UnparsedDrops {
 		bw.Write(appendUnparsedText(bw.AvailableBuffer(), u))
 	}
@@ -89,7 +89,11 @@ func appendFlowBody(b []byte, f *Flow, any anyPort) []byte {
 	if f.Bridge != nil {
 		b = appendBridgeText(b, f.Bridge)
 	}
-	b = append(b, ")\n"...)
+	b = append(b, ')')
+	if f.NAT != nil {
+		b = appendNATText(b, f)
+	}
+	b = append(b, '\n')
 	if f.counted() {
 		for i, s := range f.path {
 			if i == 0 {

@@ -75,6 +75,9 @@ func Start(cfg Config) (*Tracer, error) {
 	}
 	spec.Maps[bpf.DropspotMapFlows].MaxEntries = uint32(cfg.MaxFlows)
 	spec.Maps[bpf.DropspotMapBridged].MaxEntries = uint32(cfg.MaxFlows)
+	// Four entries per translated connection, two flows: half as many
+	// translated connections as the flow table holds connections.
+	spec.Maps[bpf.DropspotMapNatTuples].MaxEntries = uint32(cfg.MaxFlows)
 	bpfCfg := cfg.Filter.Config()
 	bpfCfg.EventsRate = cfg.EventsRate
 	if cfg.EventsStack {
@@ -144,6 +147,7 @@ func (t *Tracer) Snapshot() (*flow.Snapshot, error) {
 		Totals:   t.maps.Maps[bpf.DropspotMapTotals],
 		Counters: t.maps.Maps[bpf.DropspotMapCounters],
 		Bridged:  t.maps.Maps[bpf.DropspotMapBridged],
+		NAT:      t.maps.Maps[bpf.DropspotMapNatTuples],
 	})
 	if err != nil {
 		return nil, err
