@@ -84,33 +84,65 @@ func (s service) iptablesDNAT(t *testing.T) {
 	}
 }
 
-// udpEcho sends n datagrams from the client to to; a server in B on
-// backendPort answers each, and the client waits for every answer.
-func (s service) udpEcho(t *testing.T, to netip.AddrPort, n int) uint16 {
+// udpPeers are a client socket and, if it has one, the server it talks
+// to through the translation.
+type udpPeers struct {
+	cli, srv *net.UDPConn
+	to       netip.AddrPort // where the client sends
+}
+
+// openUDP opens a client in node cn on caddr sending to to and, unless
+// serverAt is the zero AddrPort, a server in node sn there. Both close
+// with the test.
+func openUDP(t *testing.T, c *testnet.Chain, cn testnet.Node, caddr netip.Addr, to netip.AddrPort,
+	sn testnet.Node, serverAt netip.AddrPort) *udpPeers {
 	t.Helper()
-	var srv, cli *net.UDPConn
-	if err := s.c.Do(testnet.NodeB, func() (err error) {
-		srv, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.dst, backendPort)))
+	u := &udpPeers{to: to}
+	if serverAt.IsValid() {
+		if err := c.Do(sn, func() (err error) {
+			u.srv, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(serverAt))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { u.srv.Close() })
+	}
+	// Unconnected: a client sending into a port nobody listens on gets
+	// ICMP errors, which would fail a connected socket's next write.
+	if err := c.Do(cn, func() (err error) {
+		u.cli, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(caddr, 0)))
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	if err := s.c.Do(testnet.NodeA, func() (err error) {
-		cli, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.src, 0)), net.UDPAddrFromAddrPort(to))
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { u.cli.Close() })
+	return u
+}
+
+func (u *udpPeers) sport() uint16 { return uint16(u.cli.LocalAddr().(*net.UDPAddr).Port) }
+
+// send sends n datagrams and waits for no answer.
+func (u *udpPeers) send(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		if _, err := u.cli.WriteToUDPAddrPort(make([]byte, 100), u.to); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer cli.Close()
+}
+
+// echo sends n datagrams one at a time; the server answers each, and the
+// client waits for every answer.
+func (u *udpPeers) echo(t *testing.T, n int) {
+	t.Helper()
 	served := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 2048)
 		for range n {
-			srv.SetReadDeadline(time.Now().Add(5 * time.Second))
-			m, from, err := srv.ReadFromUDPAddrPort(buf)
+			u.srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+			m, from, err := u.srv.ReadFromUDPAddrPort(buf)
 			if err == nil {
-				_, err = srv.WriteToUDPAddrPort(buf[:m], from)
+				_, err = u.srv.WriteToUDPAddrPort(buf[:m], from)
 			}
 			if err != nil {
 				served <- err
@@ -121,18 +153,24 @@ func (s service) udpEcho(t *testing.T, to netip.AddrPort, n int) uint16 {
 	}()
 	buf := make([]byte, 2048)
 	for i := range n {
-		if _, err := cli.Write(make([]byte, 100)); err != nil {
-			t.Fatal(err)
-		}
-		cli.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := cli.Read(buf); err != nil {
+		u.send(t, 1)
+		u.cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := u.cli.Read(buf); err != nil {
 			t.Fatalf("answer %d of %d: %v", i+1, n, err)
 		}
 	}
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}
-	return uint16(cli.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// udpEcho has the client in A exchange n datagrams with the backend
+// through to.
+func (s service) udpEcho(t *testing.T, to netip.AddrPort, n int) uint16 {
+	t.Helper()
+	u := openUDP(t, s.c, testnet.NodeA, s.src, to, testnet.NodeB, netip.AddrPortFrom(s.dst, backendPort))
+	u.echo(t, n)
+	return u.sport()
 }
 
 // tcpSend connects from the client to to, sends nbytes to a server in B
