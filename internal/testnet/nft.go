@@ -7,20 +7,24 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/dropspot/dropspot/internal/netns"
 )
 
-// Exec runs a command in the named namespace (`ip netns exec`), with
-// stdin as its input, and returns its output. Tools that configure a
-// namespace (nft, iptables, conntrack) are what NAT tests and the demo
-// need; their own ground truth (nft counters, conntrack entries) is read
-// the same way.
-func Exec(netns, stdin string, command ...string) (string, error) {
-	cmd := exec.Command("ip", append([]string{"netns", "exec", netns}, command...)...)
+// Exec runs a command in the named namespace, with stdin as its input,
+// and returns its output. Tools that configure a namespace (nft,
+// iptables, conntrack) are what NAT tests and the demo need; their own
+// ground truth (nft counters, conntrack entries) is read the same way.
+// The command is started from a thread inside the namespace (the child
+// inherits it): no `ip netns exec`, which the kernel matrix's busybox
+// lacks.
+func Exec(name, stdin string, command ...string) (string, error) {
+	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("testnet: %s in %s: %w: %s", strings.Join(command, " "), netns, err, strings.TrimSpace(errOut.String()))
+	if err := netns.Do(netns.Named(name), cmd.Run); err != nil {
+		return "", fmt.Errorf("testnet: %s in %s: %w: %s", strings.Join(command, " "), name, err, strings.TrimSpace(errOut.String()))
 	}
 	return out.String(), nil
 }
