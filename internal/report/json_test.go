@@ -20,7 +20,7 @@ import (
 // awkwardReport has everything the JSON can hold: drops explained and not,
 // netfilter drops, drops of no flow and of unparsable packets, IPv6,
 // address zones, omitted and present omitempty fields, a bridged flow,
-// and strings that need escaping.
+// a translated one, and strings that need escaping.
 func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 	t.Helper()
 	syms, err := kallsyms.Read(strings.NewReader("ffffffff81000000 T nf_hook_slow\n" +
@@ -36,6 +36,7 @@ func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 	otherZone := zoned
 	otherZone.Src = zoned.Src.WithZone("e\"<1>\x01é\u2028")
 	bridged := flow.Key{Proto: 17, Src: a, Dst: b, Sport: 5, Dport: 6, Netns: 4}
+	translated := flow.Key{Proto: 17, Src: a, Dst: b, Sport: 7, Dport: 80, Netns: 5}
 	echo := map[stage.Stage]uint64{stage.IPLocalOut: 1, stage.IPPostrouting: 1, stage.TxQueue: 1, stage.TxXmit: 1}
 	snap := &flow.Snapshot{
 		Flows: map[flow.Key]*flow.Counts{
@@ -48,8 +49,11 @@ func awkwardReport(t *testing.T) (*Report, []hookplan.Hook) {
 			otherZone: counts(echo),
 			bridged: counts(map[stage.Stage]uint64{stage.RxDriver: 3, stage.RxCore: 3, stage.TxQueue: 3,
 				stage.TxXmit: 3}),
+			translated: counts(map[stage.Stage]uint64{stage.RxDriver: 2, stage.RxCore: 2, stage.IPRcv: 2, stage.IPForward: 2}),
 		},
 		Bridged: map[flow.Key]flow.BridgePorts{bridged: {In: 3, Out: 4}},
+		NAT: map[flow.Key]flow.NAT{translated: {DNAT: true, Tuple: flow.Key{Proto: 17, Src: a, Dst: netip.MustParseAddr("198.18.3.2"),
+			Sport: 7, Dport: 8080, Netns: 5}}},
 		Drops: []flow.Drop{
 			{Flow: in, Stage: stage.IPLocalIn, HasStage: true, Ifindex: 3, Location: 0xffffffff81000010, Packets: 4},
 			{Flow: in, Stage: stage.IPLocalIn, HasStage: true, Location: 0xffffffff81002004, Packets: 2},
@@ -140,7 +144,8 @@ func TestJSONMatchesEncodingJSON(t *testing.T) {
 	written := writeLikeEncodingJSON(t, r, hooks)
 	for _, must := range []string{`"kernel_reason":"none"`, `"netfilter":"LOCAL_IN;`, `"ifindex":3`, `"to":""`,
 		`"kind":"not_ip"`, `"benign":[{"reason":"QUEUE_PURGE","stage":"sock.rcv"`, `"benign":[]`, `"src":"fe80::1%e\"\u003c1\u003e\u0001é\u2028"`, `"location":"odd\"sym\u003c\u0026\u003e\\é\u0001+0x4"`, `"lost":{`,
-		`"bridge":{"name":"br\"\u003c0\u003e","in":"port-a","out":"if4"}`} {
+		`"bridge":{"name":"br\"\u003c0\u003e","in":"port-a","out":"if4"}`,
+		`"nat":{"kind":"dnat","src":"` + a.String() + `","sport":7,"dst":"198.18.3.2","dport":8080}`} {
 		if !bytes.Contains(written, []byte(must)) {
 			t.Errorf("the report lacks %s: the test no longer covers it", must)
 		}
