@@ -44,6 +44,7 @@ func ipFamily(a netip.Addr) string {
 // nothing under the translated port.
 func TestNATLocal(t *testing.T) {
 	testnet.RequirePrivileged(t)
+	requireConntrackTypes(t)
 	c := testnet.NewChain(t)
 	tr := start(t, Config{})
 	const n = 29
@@ -127,6 +128,7 @@ func expectNoPort(t *testing.T, snap *flow.Snapshot, netns uint32, port uint16) 
 // un-NATed; B sees the router's address, its own view.
 func TestNATSourceNAT(t *testing.T) {
 	testnet.RequirePrivileged(t)
+	requireConntrackTypes(t)
 	var chains []*testnet.Chain
 	for range 4 {
 		chains = append(chains, testnet.NewChain(t))
@@ -185,6 +187,7 @@ func TestNATSourceNAT(t *testing.T) {
 // truth: the datagrams sent, Udp(6).NoPorts, the nft rule's counter.
 func TestNATDrops(t *testing.T) {
 	testnet.RequirePrivileged(t)
+	requireConntrackTypes(t)
 	var chains []*testnet.Chain
 	for range 2 {
 		chains = append(chains, testnet.NewChain(t))
@@ -286,6 +289,7 @@ func expectExplained(t *testing.T, tr *Tracer, snap *flow.Snapshot, k flow.Key, 
 // and conntrack saying it deleted the entry.
 func TestNATConntrackDeleted(t *testing.T) {
 	testnet.RequirePrivileged(t)
+	requireConntrackTypes(t)
 	chains := []*testnet.Chain{testnet.NewChain(t), testnet.NewChain(t)}
 	tr := start(t, Config{})
 	for i, v6 := range []bool{false, true} {

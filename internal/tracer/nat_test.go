@@ -9,10 +9,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/testnet"
 )
+
+// requireConntrackTypes skips a NAT test on a kernel whose BTF lacks
+// struct nf_conn: conntrack built as a module on a kernel without module
+// BTF (before 5.11, Debian's 5.10), or a module not loaded when dropspot
+// started. There the programs cannot read conntrack entries, and keys
+// stay the packets' own (ARCHITECTURE.md).
+func requireConntrackTypes(t *testing.T) {
+	t.Helper()
+	var conn *btf.Struct
+	if spec, err := btf.LoadKernelSpec(); err == nil && spec.TypeByName("nf_conn", &conn) == nil {
+		return
+	}
+	if spec, err := btf.LoadKernelModuleSpec("nf_conntrack"); err == nil && spec.TypeByName("nf_conn", &conn) == nil {
+		return
+	}
+	t.Skip("no BTF for struct nf_conn (conntrack is a module, and the kernel has no module BTF or did not load it): NAT keys are unavailable")
+}
 
 // forwarded is what a routed packet passes in the router's namespace.
 var forwarded = []stage.Stage{stage.RxDriver, stage.RxCore, stage.IPRcv, stage.IPForward, stage.IPPostrouting,
@@ -281,6 +300,7 @@ func expectNoSplit(t *testing.T, snap *flow.Snapshot) {
 // backend's OutSegs (+RetransSegs).
 func TestNATServiceDNAT(t *testing.T) {
 	testnet.RequirePrivileged(t)
+	requireConntrackTypes(t)
 	type setup struct {
 		name string
 		dnat func(service, *testing.T)

@@ -25,6 +25,8 @@
 #   DROPSPOT_KERNEL_REFRESH  1: ask apt again which package is newest
 #   DROPSPOT_KERNEL_PKGS     Go test packages ("./internal/tracer")
 #   DROPSPOT_KERNEL_MODULES  modules to insmod, deps added ("veth nfnetlink xfrm_user")
+#   DROPSPOT_KERNEL_TOOLS    host programs copied in with their libraries
+#                            ("nft conntrack xtables-nft-multi", for the NAT tests)
 #   DROPSPOT_KERNEL_TEST_ARGS  extra test flags, e.g. "-test.run=TestUDP"
 #   DROPSPOT_KERNEL_SMP      vCPUs of the guest (1; see smp below)
 #   DROPSPOT_KERNEL_TIMEOUT  seconds one VM may run (600)
@@ -43,7 +45,14 @@ pkgs=${DROPSPOT_KERNEL_PKGS:-./internal/tracer}
 # library opens NETLINK_NETFILTER and NETLINK_XFRM sockets, which a normal
 # host autoloads (the guest has no modprobe; see modprobe.sh); bridge and
 # br_netfilter for the bridged tests.
-modules=${DROPSPOT_KERNEL_MODULES:-veth nfnetlink xfrm_user sch_tbf bridge br_netfilter}
+modules=${DROPSPOT_KERNEL_MODULES:-veth nfnetlink xfrm_user sch_tbf bridge br_netfilter \
+nf_conntrack nf_nat nf_tables nft_chain_nat nft_nat nft_masq nft_redir nf_conntrack_netlink nft_compat xt_nat xt_tcpudp}
+# nf_tables and the nat modules above, and these programs, are what the NAT
+# tests (TestNAT*) configure namespaces with: nft, iptables/ip6tables
+# (xtables-nft-multi) and conntrack. Conntrack is loaded at boot, before
+# dropspot starts: its BTF (module BTF, 5.11+) is how the programs read
+# conntrack entries.
+tools=${DROPSPOT_KERNEL_TOOLS:-nft conntrack xtables-nft-multi}
 # 3 kernels that all hang still end within ~31 minutes.
 vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-600}
 results=${DROPSPOT_KERNEL_RESULTS:-$here/RESULTS.md}
@@ -291,6 +300,28 @@ add_module() {
 	echo "$name.ko" >>"$root/lib/modules/load.order"
 }
 
+# add_tools copies the host programs $tools into the initramfs's /bin, with
+# the shared libraries and loader they need at the same paths as on the host,
+# iptables's extensions, and iptables and ip6tables as names of
+# xtables-nft-multi.
+add_tools() {
+	local root=$1 tool path lib
+	for tool in $tools; do
+		path=$(command -v "$tool") || { echo "host program $tool not found" >&2; return 1; }
+		cp -L "$path" "$root/bin/$tool" || return 1
+		for lib in $(ldd "$path" | grep -o '/[^ ]*'); do
+			mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib" || return 1
+		done
+		if [ "$tool" = xtables-nft-multi ]; then
+			ln -sf xtables-nft-multi "$root/bin/iptables" &&
+				ln -sf xtables-nft-multi "$root/bin/ip6tables" || return 1
+			lib=$(pkg-config --variable=xtlibdir xtables 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/xtables)
+			mkdir -p "$root$lib" && cp -L "$lib"/*.so "$root$lib/" || return 1
+		fi
+	done
+	mkdir -p "$root/etc" && cp /etc/protocols /etc/services "$root/etc/"
+}
+
 # build_initramfs writes a gzip'd newc cpio for the kernel in kdir to out.
 # The binaries (dropspot, tests/*.test, pkg/<name>/) come from $work/bin.
 build_initramfs() {
@@ -308,6 +339,7 @@ build_initramfs() {
 		add_module "$kdir/modules" "$root" "$m" || return 1
 	done
 	rm -f "$root/lib/modules/.seen"
+	add_tools "$root" || return 1
 	cp -r "$work/bin" "$root/opt/dropspot" || return 1
 	# The guest's go test timeout leaves time for boot and doctor, so a hung
 	# test still prints its goroutines before the VM is killed.
