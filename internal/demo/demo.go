@@ -43,6 +43,14 @@ func Run(ctx context.Context, w io.Writer, names report.Namer, log *slog.Logger)
 	e := &env{pair: pair, a: faults.Named(pair.NameA), b: faults.Named(pair.NameB)}
 	defer func() { err = errors.Join(err, e.close(), pair.Close()) }()
 
+	for _, f := range scenario {
+		if f.prepare == nil {
+			continue
+		}
+		if err := f.prepare(e); err != nil {
+			return fmt.Errorf("fault %q: %w", f.name, err)
+		}
+	}
 	// Count only the demo's own addresses: the host's traffic is not the
 	// demo's business.
 	prog, err := filter.Compile(fmt.Sprintf("net %s or net %s",
@@ -171,7 +179,7 @@ func check(r *report.Report, f fault, wh where) (Result, error) {
 	}
 	res.Truth = truth
 	for _, fl := range r.Flows {
-		if fl.Netns != wh.netns || fl.Proto != wh.proto || fl.Dport != wh.dport {
+		if fl.Netns != wh.netns || fl.Proto != wh.proto || fl.Dport != wh.dport || wh.translated && fl.NAT == nil {
 			continue
 		}
 		for _, d := range fl.Drops {

@@ -31,19 +31,22 @@ type fault struct {
 	name   string
 	reason string // what dropspot must report
 	stage  string // after which stage
+	// prepare, if set, builds what must exist before tracing starts.
+	prepare func(e *env) error
 	// run builds the fault, sends its traffic, and returns where the drops
 	// must show (namespace, destination port) and the ground truth count.
 	run func(e *env) (where, error)
 }
 
 // where names the drops of a fault in the report: all flows of proto to
-// dport in one namespace.
+// dport in one namespace (translated ones only, if translated).
 type where struct {
-	netns uint32
-	proto string
-	dport uint16
-	truth func() (uint64, error)
-	what  string // what the ground truth is
+	netns      uint32
+	proto      string
+	dport      uint16
+	truth      func() (uint64, error)
+	what       string // what the ground truth is
+	translated bool
 }
 
 func sendUDP(e *env, src netip.Addr, dst netip.AddrPort, n, payload int) error {
@@ -62,8 +65,9 @@ var scenario = []fault{
 			err = errors.Join(
 				sendUDP(e, e.pair.A4, netip.AddrPortFrom(e.pair.B4, 5300), 200, 64),
 				sendUDP(e, e.pair.A6, netip.AddrPortFrom(e.pair.B6, 5300), 40, 64))
-			return where{e.pair.InodeB, "udp", 5300, fw.Dropped, "rule counter"}, err
+			return where{e.pair.InodeB, "udp", 5300, fw.Dropped, "rule counter", false}, err
 		}},
+	serviceToClosedPort,
 	{name: "udp to a closed port", reason: "NO_SOCKET", stage: "l4.rcv",
 		run: func(e *env) (where, error) {
 			c, err := faults.WatchNoPorts(e.b)
@@ -71,7 +75,7 @@ var scenario = []fault{
 				return where{}, err
 			}
 			err = sendUDP(e, e.pair.A4, netip.AddrPortFrom(e.pair.B4, 9), 50, 32)
-			return where{e.pair.InodeB, "udp", 9, c.Dropped, "Udp.NoPorts"}, err
+			return where{e.pair.InodeB, "udp", 9, c.Dropped, "Udp.NoPorts", false}, err
 		}},
 	{name: "tcp connect to a closed port", reason: "NO_SOCKET", stage: "l4.rcv",
 		run: func(e *env) (where, error) {
@@ -85,7 +89,7 @@ var scenario = []fault{
 					return where{}, errors.New("connect to a closed port succeeded")
 				}
 			}
-			return where{e.pair.InodeB, "tcp", 8080, c.Dropped, "Tcp.OutRsts"}, nil
+			return where{e.pair.InodeB, "tcp", 8080, c.Dropped, "Tcp.OutRsts", false}, nil
 		}},
 	{name: "receiver too slow (socket buffer full)", reason: "SOCKET_RCVBUFF", stage: "sock.rcv",
 		run: func(e *env) (where, error) {
@@ -95,7 +99,7 @@ var scenario = []fault{
 			}
 			e.onClose(r.Close)
 			err = sendUDP(e, e.pair.A4, r.Addr(), 300, 200)
-			return where{e.pair.InodeB, "udp", 6000, r.Dropped, "Udp.RcvbufErrors"}, err
+			return where{e.pair.InodeB, "udp", 6000, r.Dropped, "Udp.RcvbufErrors", false}, err
 		}},
 	{name: "tc ingress filter dropping udp/7000", reason: "TC_INGRESS", stage: "rx.core",
 		run: func(e *env) (where, error) {
@@ -105,7 +109,7 @@ var scenario = []fault{
 			}
 			e.onClose(d.Close)
 			err = sendUDP(e, e.pair.A4, netip.AddrPortFrom(e.pair.B4, 7000), 100, 64)
-			return where{e.pair.InodeB, "udp", 7000, d.Dropped, "tc program counter"}, err
+			return where{e.pair.InodeB, "udp", 7000, d.Dropped, "tc program counter", false}, err
 		}},
 	{name: "XDP program dropping udp/7100", reason: "XDP_DROP", stage: "rx.driver",
 		run: func(e *env) (where, error) {
@@ -115,7 +119,7 @@ var scenario = []fault{
 			}
 			e.onClose(d.Close)
 			err = sendUDP(e, e.pair.A4, netip.AddrPortFrom(e.pair.B4, 7100), 60, 64)
-			return where{e.pair.InodeB, "udp", 7100, d.Dropped, "xdp program counter"}, err
+			return where{e.pair.InodeB, "udp", 7100, d.Dropped, "xdp program counter", false}, err
 		}},
 	{name: "shaping qdisc overflowing", reason: "QDISC_DROP", stage: "tx.queue",
 		run: func(e *env) (where, error) {
@@ -134,6 +138,6 @@ var scenario = []fault{
 			dropped, derr := sh.Dropped()
 			err = errors.Join(err, derr, sh.Close())
 			truth := func() (uint64, error) { return dropped, nil }
-			return where{e.pair.InodeA, "udp", 8000, truth, "qdisc drop counter"}, err
+			return where{e.pair.InodeA, "udp", 8000, truth, "qdisc drop counter", false}, err
 		}},
 }
