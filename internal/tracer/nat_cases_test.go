@@ -43,10 +43,8 @@ func ipFamily(a netip.Addr) string {
 // stage of both directions counts under the port the client asked for,
 // nothing under the translated port.
 func TestNATLocal(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	requireConntrackTypes(t)
-	c := testnet.NewChain(t)
-	tr := start(t, Config{})
+	chains, tr := natSetup(t, 1)
+	c := chains[0]
 	const n = 29
 	for _, v6 := range []bool{false, true} {
 		lo, b, a := netip.MustParseAddr("127.0.0.1"), c.B4, c.A4
@@ -127,13 +125,7 @@ func expectNoPort(t *testing.T, snap *flow.Snapshot, netns uint32, port uint16) 
 // directions count under the client's own addresses, the replies are
 // un-NATed; B sees the router's address, its own view.
 func TestNATSourceNAT(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	requireConntrackTypes(t)
-	var chains []*testnet.Chain
-	for range 4 {
-		chains = append(chains, testnet.NewChain(t))
-	}
-	tr := start(t, Config{})
+	chains, tr := natSetup(t, 4)
 	const n = 27
 	i := 0
 	for _, how := range []string{"snat", "masquerade"} {
@@ -186,13 +178,7 @@ func TestNATSourceNAT(t *testing.T) {
 // the translation on its record and no loss left unexplained. Ground
 // truth: the datagrams sent, Udp(6).NoPorts, the nft rule's counter.
 func TestNATDrops(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	requireConntrackTypes(t)
-	var chains []*testnet.Chain
-	for range 2 {
-		chains = append(chains, testnet.NewChain(t))
-	}
-	tr := start(t, Config{})
+	chains, tr := natSetup(t, 2)
 	const n = 23
 	for i, v6 := range []bool{false, true} {
 		c := chains[i]
@@ -288,10 +274,7 @@ func expectExplained(t *testing.T, tr *Tracer, snap *flow.Snapshot, k flow.Key, 
 // counts stay in the one record. Ground truth: the datagrams exchanged,
 // and conntrack saying it deleted the entry.
 func TestNATConntrackDeleted(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	requireConntrackTypes(t)
-	chains := []*testnet.Chain{testnet.NewChain(t), testnet.NewChain(t)}
-	tr := start(t, Config{})
+	chains, tr := natSetup(t, 2)
 	for i, v6 := range []bool{false, true} {
 		c := chains[i]
 		t.Run(fmt.Sprintf("v6=%v", v6), func(t *testing.T) {

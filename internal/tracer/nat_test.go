@@ -33,6 +33,18 @@ func requireConntrackTypes(t *testing.T) {
 	t.Skip("no BTF for struct nf_conn (conntrack is a module, and the kernel has no module BTF or did not load it): NAT keys are unavailable")
 }
 
+// natSetup makes n chains for a NAT test, then starts tracing.
+func natSetup(t *testing.T, n int) ([]*testnet.Chain, *Tracer) {
+	t.Helper()
+	testnet.RequirePrivileged(t)
+	requireConntrackTypes(t)
+	var chains []*testnet.Chain
+	for range n {
+		chains = append(chains, testnet.NewChain(t))
+	}
+	return chains, start(t, Config{})
+}
+
 // forwarded is what a routed packet passes in the router's namespace.
 var forwarded = []stage.Stage{stage.RxDriver, stage.RxCore, stage.IPRcv, stage.IPForward, stage.IPPostrouting,
 	stage.TxQueue, stage.TxXmit, stage.TxDone}
@@ -299,17 +311,11 @@ func expectNoSplit(t *testing.T, snap *flow.Snapshot) {
 // Ground truth: the datagrams sent and answered; for TCP the client's and
 // backend's OutSegs (+RetransSegs).
 func TestNATServiceDNAT(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	requireConntrackTypes(t)
 	type setup struct {
 		name string
 		dnat func(service, *testing.T)
 	}
-	var chains []*testnet.Chain
-	for range 4 {
-		chains = append(chains, testnet.NewChain(t))
-	}
-	tr := start(t, Config{})
+	chains, tr := natSetup(t, 4)
 	sock := []stage.Stage{stage.SockRcv}
 	i := 0
 	for _, tool := range []setup{{"nft", service.nftDNAT}, {"iptables", service.iptablesDNAT}} {
