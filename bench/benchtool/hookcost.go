@@ -123,6 +123,11 @@ func (b *bench) hooksOn(host string) error {
 	}
 	defer devnull.Close()
 
+	if b.opt.nat {
+		if err := b.dnatDrops(); err != nil {
+			return err
+		}
+	}
 	emptyLabels, empty, err := b.startLabelled("empty", "empty", "--netns", netns.Named(b.nsA)+","+netns.Named(b.nsB), "--cgroup", b.cgroup)
 	if err != nil {
 		return err
@@ -439,4 +444,22 @@ func safeDiv(a, b float64) float64 {
 
 func oneLine(s string) string {
 	return tail(strings.Join(strings.Fields(s), " "), 400)
+}
+
+// dnatDrops makes namespace b translate the drop flood's port to another
+// port nobody listens on (--nat): every packet of the drop window takes
+// dropspot's NAT path (conntrack entry with a translation), and the TCP
+// and UDP windows its conntrack path without one (the nat table makes
+// conntrack run in b). The namespace goes at the end, and the rule with it.
+func (b *bench) dnatDrops() error {
+	port, _ := strconv.Atoi(dropPort)
+	rule := fmt.Sprintf("table ip dsbench {\n\tchain pre { type nat hook prerouting priority dstnat; ip daddr %s udp dport %d dnat to %s:%d; }\n}\n",
+		addrB, port, addrB, port+1)
+	cmd := exec.Command("ip", "netns", "exec", b.nsB, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rule)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nat rule in %s: %v: %s", b.nsB, err, out)
+	}
+	b.logf("  drop flood DNATed to port %d in %s", port+1, b.nsB)
+	return nil
 }

@@ -44,6 +44,7 @@ type options struct {
 	udpSeconds    float64
 	hookReps      int
 	hookSeconds   float64
+	nat           bool
 	startupReps   int
 	scaleFlows    []int
 	scaleReps     int
@@ -81,6 +82,7 @@ func runBench(args []string) error {
 	fs.Float64Var(&o.udpSeconds, "udp-seconds", 0, "UDP flood length, drop storm included (default 4, quick 2)")
 	fs.IntVar(&o.hookReps, "hook-reps", 0, "per-hook cost windows per traffic type (default 3, quick 1)")
 	fs.Float64Var(&o.hookSeconds, "hook-seconds", 3, "length of each per-hook cost window")
+	fs.BoolVar(&o.nat, "nat", false, "per-hook cost with NAT: namespace b DNATs the drop flood to another closed port (so conntrack runs there for every window)")
 	fs.IntVar(&o.startupReps, "startup-reps", 0, "startup repetitions (default 7, quick 3)")
 	fs.StringVar(&flows, "scale-flows", "", "flow counts for the scale case (default 10000,100000,1000000; quick 10000,100000)")
 	fs.IntVar(&o.scaleReps, "scale-reps", 0, "repetitions per scale case (default 3, quick 1)")
