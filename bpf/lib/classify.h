@@ -45,7 +45,10 @@ static __always_inline enum verdict classify_skb(bool btf, struct sk_buff *skb, 
 	}
 	if (filter_match(key))
 		return VERDICT_COUNTED;
-	return (meta->nat & (NAT_DNAT | NAT_SNAT)) && nat_xlat_match() ? VERDICT_COUNTED : VERDICT_FILTERED;
+	if (!(meta->nat & (NAT_DNAT | NAT_SNAT)) || !nat_xlat_match())
+		return VERDICT_FILTERED;
+	meta->nat |= NAT_BY_XLAT;
+	return VERDICT_COUNTED;
 }
 
 /* classify for hooks holding a BTF-typed skb (all but kprobes). */

@@ -157,6 +157,7 @@ enum nat_flag {
 	NAT_DNAT = 1, /* the destination is translated */
 	NAT_SNAT = 2, /* the source is translated */
 	NAT_CT = 4,   /* conntrack named the connection: its key is authoritative */
+	NAT_BY_XLAT = 8, /* the filter passed the packet by its tuple after translation only */
 };
 
 /* Four entries per translated connection (per direction: its key to the

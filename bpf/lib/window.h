@@ -174,6 +174,11 @@ static __always_inline bool path_admits(__u64 addr, enum stage st, const struct 
 		if (!admitted && w->state == WINDOW_OPEN)
 			counter_add(COUNTER_NETNS_UNHOOKED, segs);
 	}
+	/* Passed the filter by its translated tuple, and no earlier stage
+	 * here counted it: the first packet of a connection, which the
+	 * stages before conntrack could not know to be translated. */
+	if (admitted && (nat & NAT_BY_XLAT) && st != STAGE_RX_DRIVER && st != STAGE_IP_LOCAL_OUT)
+		counter_add(COUNTER_NAT_SPLIT, segs);
 	fresh.key = *key;
 	fresh.generation = w->generation;
 	fresh.segs = segs;

@@ -165,9 +165,10 @@ const (
 type DropspotNatFlag uint32
 
 const (
-	DropspotNatFlagNAT_DNAT DropspotNatFlag = 1
-	DropspotNatFlagNAT_SNAT DropspotNatFlag = 2
-	DropspotNatFlagNAT_CT   DropspotNatFlag = 4
+	DropspotNatFlagNAT_DNAT    DropspotNatFlag = 1
+	DropspotNatFlagNAT_SNAT    DropspotNatFlag = 2
+	DropspotNatFlagNAT_CT      DropspotNatFlag = 4
+	DropspotNatFlagNAT_BY_XLAT DropspotNatFlag = 8
 )
 
 type DropspotNatScratch struct {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dropspot/dropspot/internal/filter"
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/stage"
@@ -312,6 +313,64 @@ func TestNATConntrackDeleted(t *testing.T) {
 			expect(t, tr, snap, conn.Reverse(), n1+n2, forwarded)
 			expectNoFlowWith(t, snap, c.InodeR, s.dst)
 			expectNoSplit(t, snap)
+		})
+	}
+}
+
+// The filter passes a translated connection by either tuple: `host VIP`
+// and `host BACKEND` both count the router's record of it whole, at
+// every stage of both directions; the namespaces without a translation
+// pass what their own tuple says.
+func TestNATFilterEitherTuple(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	requireConntrackTypes(t)
+	c := testnet.NewChain(t)
+	s := newService(c, false)
+	s.nftDNAT(t)
+	const n = 17
+	for _, host := range []netip.Addr{s.vip, s.dst} {
+		t.Run("host "+host.String(), func(t *testing.T) {
+			prog, err := filter.Compile("host " + host.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := start(t, Config{Filter: flow.Filter{Program: prog}})
+			to := netip.AddrPortFrom(s.vip, servicePort)
+			u := openUDP(t, c, testnet.NodeA, s.src, to, testnet.NodeB, netip.AddrPortFrom(s.dst, backendPort))
+			u.echo(t, n)
+			conn := udpKey(netip.AddrPortFrom(s.src, u.sport()), to)
+			backend := udpKey(netip.AddrPortFrom(s.src, u.sport()), netip.AddrPortFrom(s.dst, backendPort))
+			snap := settled(t, tr, func(snap *flow.Snapshot) bool {
+				f := snap.Flows[inNetns(conn, c.InodeR).Reverse()]
+				return f != nil && f.Packets[stage.TxDone] == n
+			})
+			client, server := uint64(0), uint64(n) // host BACKEND: B's own tuple has it, A's has not
+			if host == s.vip {
+				client, server = n, 0
+				expect(t, tr, snap, inNetns(conn, c.InodeR), n, forwarded)
+				expectNoSplit(t, snap)
+			} else {
+				// The connection's first packet, before conntrack
+				// translated it, is not yet known to be the backend's:
+				// the stages before conntrack filter it out, and the
+				// split is counted.
+				stages := snap.Flows[inNetns(conn, c.InodeR)]
+				for _, st := range forwarded {
+					want := uint64(n)
+					if st < stage.IPForward {
+						want = n - 1
+					}
+					if stages == nil || stages.Packets[st] != want {
+						t.Errorf("%v: %v, want %d", st, stages, want)
+					}
+				}
+				if snap.Overflow.NATSplit != 1 {
+					t.Errorf("nat_split = %d, want 1", snap.Overflow.NATSplit)
+				}
+			}
+			expect(t, tr, snap, inNetns(conn, c.InodeR).Reverse(), n, forwarded)
+			expect(t, tr, snap, inNetns(conn, c.InodeA), client, sent)
+			expect(t, tr, snap, inNetns(backend, c.InodeB), server, received, []stage.Stage{stage.SockRcv})
 		})
 	}
 }
