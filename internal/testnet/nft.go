@@ -35,18 +35,20 @@ func Nft(netns, script string) error {
 	return err
 }
 
-var counterPackets = regexp.MustCompile(`packets (\d+)`)
+var counterPackets = regexp.MustCompile(`counter packets (\d+)`)
 
-// NftCounter is the packets of the named counter `name` of table `table`
-// (family inet, ip or ip6) in the named namespace.
-func NftCounter(netns, family, table, name string) (uint64, error) {
-	out, err := Exec(netns, "", "nft", "list", "counter", family, table, name)
+// NftCounter is the packets of the (first) counter in chain `chain` of
+// table `table` (family inet, ip or ip6) in the named namespace. A rule's
+// own counter, not a named one: those need nft_objref, a module the kernel
+// matrix's older kernels would have to load.
+func NftCounter(netns, family, table, chain string) (uint64, error) {
+	out, err := Exec(netns, "", "nft", "list", "chain", family, table, chain)
 	if err != nil {
 		return 0, err
 	}
 	m := counterPackets.FindStringSubmatch(out)
 	if m == nil {
-		return 0, fmt.Errorf("testnet: counter %s %s %s in %s: no packets in %q", family, table, name, netns, out)
+		return 0, fmt.Errorf("testnet: chain %s %s %s in %s: no counter in %q", family, table, chain, netns, out)
 	}
 	return strconv.ParseUint(m[1], 10, 64)
 }

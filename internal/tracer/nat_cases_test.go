@@ -221,8 +221,7 @@ func TestNATDrops(t *testing.T) {
 			s := newService(c, v6)
 			s.nftDNAT(t)
 			if err := testnet.Nft(c.NameR, fmt.Sprintf(`table inet dsfwd {
-	counter denied { }
-	chain deny { type filter hook forward priority filter; %s daddr %s udp dport %d counter name denied drop; }
+	chain deny { type filter hook forward priority filter; %s daddr %s udp dport %d counter drop; }
 }
 `, fam, b, backendPort)); err != nil {
 				t.Fatal(err)
@@ -232,7 +231,7 @@ func TestNATDrops(t *testing.T) {
 			u.send(t, n)
 			conn := inNetns(udpKey(netip.AddrPortFrom(a, u.sport()), to), c.InodeR)
 			expectDrops(t, tr, conn, n, "NETFILTER_DROP", "ip.forward")
-			denied, err := testnet.NftCounter(c.NameR, "inet", "dsfwd", "denied")
+			denied, err := testnet.NftCounter(c.NameR, "inet", "dsfwd", "deny")
 			if err != nil {
 				t.Fatal(err)
 			}
