@@ -182,6 +182,11 @@ struct {
 	__type(value, struct nat_tuple);
 } nat_tuples SEC(".maps");
 
+/* Set once the first translated connection is remembered: until then a
+ * packet without conntrack costs no map lookup (a global: one direct load,
+ * in the object's .bss map). */
+__u32 nat_seen SEC(".bss");
+
 /* nat.h's working space (too big for the stack of the hooks it is
  * inlined into): the tuple after translation of the packet at hand, and
  * what nat_remember writes. */

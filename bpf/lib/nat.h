@@ -28,10 +28,6 @@
 #define CT_STATUS_SRC_NAT (1UL << 4)
 #define CT_STATUS_DST_NAT (1UL << 5)
 
-/* Set once the first translated connection is remembered: until then a
- * packet without conntrack costs no map lookup. */
-__u32 nat_seen SEC(".bss");
-
 /* A key with its ends swapped: the other direction of a connection. */
 static __always_inline void key_reverse(struct flow_key *r, const struct flow_key *k)
 {
