@@ -20,8 +20,8 @@
 #   --tcp-seconds S           iperf3 run length (default 5)
 #   --udp-seconds S           UDP 64-byte flood length, drop storm too (default 4)
 #   --hook-reps N             per-hook cost windows per traffic type (default 3)
-  --nat                     per-hook cost with a DNAT of the drop flood in
-                            namespace b (conntrack then runs there throughout)
+#   --nat                     per-hook cost with a DNAT of the drop flood in
+#                             namespace b (conntrack then runs there throughout)
 #   --hook-seconds S          length of each window (default 3)
 #   --startup-reps N          startup measurements (default 7)
 #   --scale-flows LIST        flow counts (default 10000,100000,1000000)
