@@ -25,6 +25,7 @@
 #   DROPSPOT_KERNEL_REFRESH  1: ask apt again which package is newest
 #   DROPSPOT_KERNEL_PKGS     Go test packages ("./internal/tracer")
 #   DROPSPOT_KERNEL_MODULES  modules to insmod, deps added ("veth nfnetlink xfrm_user")
+#   DROPSPOT_KERNEL_OPTIONAL_MODULES  modules to insmod where the kernel has them ("nft_counter")
 #   DROPSPOT_KERNEL_TOOLS    host programs copied in with their libraries
 #                            ("nft conntrack xtables-nft-multi", for the NAT tests)
 #   DROPSPOT_KERNEL_TEST_ARGS  extra test flags, e.g. "-test.run=TestUDP"
@@ -53,6 +54,9 @@ nf_conntrack nf_nat nf_tables nft_chain_nat nft_nat nft_masq nft_redir nf_conntr
 # dropspot starts: its BTF (module BTF, 5.11+) is how the programs read
 # conntrack entries.
 tools=${DROPSPOT_KERNEL_TOOLS:-nft conntrack xtables-nft-multi}
+# Modules some kernels have and others built into another module
+# (nft_counter is part of nf_tables.ko since 5.13): loaded where they exist.
+optional_modules=${DROPSPOT_KERNEL_OPTIONAL_MODULES:-nft_counter}
 # 3 kernels that all hang still end within ~31 minutes.
 vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-600}
 results=${DROPSPOT_KERNEL_RESULTS:-$here/RESULTS.md}
@@ -337,6 +341,9 @@ build_initramfs() {
 		: >"$root/lib/modules/load.order" || return 1
 	for m in $modules; do
 		add_module "$kdir/modules" "$root" "$m" || return 1
+	done
+	for m in $optional_modules; do
+		[ -z "$(module_file "$kdir/modules" "$m")" ] || add_module "$kdir/modules" "$root" "$m" || return 1
 	done
 	rm -f "$root/lib/modules/.seen"
 	add_tools "$root" || return 1
