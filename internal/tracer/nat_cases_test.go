@@ -157,20 +157,42 @@ func TestNATSourceNAT(t *testing.T) {
 					f := s.Flows[inNetns(conn, c.InodeA).Reverse()]
 					return f != nil && f.Packets[stage.SockRcv] == n
 				})
-				expect(t, tr, snap, inNetns(conn, c.InodeR), n, forwarded)
-				expect(t, tr, snap, inNetns(conn, c.InodeR).Reverse(), n, forwarded)
-				nat, ok := snap.NAT[inNetns(conn, c.InodeR)]
-				if !ok || nat.Kind() != "snat" || nat.Tuple.Src != rb || nat.Tuple.Dst != b || nat.Tuple.Dport != backendPort {
-					t.Fatalf("translation %+v (%v), want snat from %v", nat, ok, rb)
-				}
-				seen := inNetns(nat.Tuple, c.InodeB)
-				expect(t, tr, snap, seen, n, received, []stage.Stage{stage.SockRcv})
-				expect(t, tr, snap, seen.Reverse(), n, sent)
-				expectNoFlowWith(t, snap, c.InodeR, rb)
-				expectNoSplit(t, snap)
+				expectSourceNATed(t, tr, snap, c, conn, rb, n, n)
+
+				// TCP: ground truth the client's and server's OutSegs.
+				a0, b0 := tcpOutSegs(t, c, testnet.NodeA), tcpOutSegs(t, c, testnet.NodeB)
+				s := service{c: c, src: a, dst: b}
+				tcp := conn
+				tcp.Proto, tcp.Sport = 6, s.tcpSend(t, to, 100000)
+				var outA, outB uint64
+				snap = settled(t, tr, func(s *flow.Snapshot) bool {
+					outA, outB = tcpOutSegs(t, c, testnet.NodeA)-a0, tcpOutSegs(t, c, testnet.NodeB)-b0
+					x, y := s.Flows[inNetns(tcp, c.InodeR)], s.Flows[inNetns(tcp, c.InodeA).Reverse()]
+					return x != nil && y != nil && x.Packets[stage.TxDone] == outA && y.Packets[stage.L4Rcv] == outB
+				})
+				expectSourceNATed(t, tr, snap, c, tcp, rb, outA, outB)
 			})
 		}
 	}
+}
+
+// expectSourceNATed asserts that R translated conn's source to rb: in R
+// both directions count under the client's addresses, out packets one
+// way and back the other; B counts them under the translated ones.
+func expectSourceNATed(t *testing.T, tr *Tracer, snap *flow.Snapshot, c *testnet.Chain, conn flow.Key, rb netip.Addr,
+	out, back uint64) {
+	t.Helper()
+	expect(t, tr, snap, inNetns(conn, c.InodeR), out, forwarded)
+	expect(t, tr, snap, inNetns(conn, c.InodeR).Reverse(), back, forwarded)
+	nat, ok := snap.NAT[inNetns(conn, c.InodeR)]
+	if !ok || nat.Kind() != "snat" || nat.Tuple.Src != rb || nat.Tuple.Dst != conn.Dst || nat.Tuple.Dport != conn.Dport {
+		t.Fatalf("%v: translation %+v (%v), want snat from %v", conn, nat, ok, rb)
+	}
+	seen := inNetns(nat.Tuple, c.InodeB)
+	expect(t, tr, snap, seen, out, received, []stage.Stage{stage.SockRcv})
+	expect(t, tr, snap, seen.Reverse(), back, sent)
+	expectNoFlowWith(t, snap, c.InodeR, rb)
+	expectNoSplit(t, snap)
 }
 
 // Drops after a translation, in the namespace that translates: to a

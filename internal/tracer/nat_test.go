@@ -258,6 +258,17 @@ func (s service) tcpSend(t *testing.T, to netip.AddrPort, nbytes int) uint16 {
 	return sport
 }
 
+// tcpOutSegs is the TCP segments node has put on the wire: OutSegs +
+// RetransSegs.
+func tcpOutSegs(t *testing.T, c *testnet.Chain, n testnet.Node) uint64 {
+	t.Helper()
+	m, err := c.Nstat(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m["Tcp.OutSegs"] + m["Tcp.RetransSegs"]
+}
+
 // settled snapshots until done accepts one (bounded: packets and the
 // last ACK of a close may still be on their way), and returns the last.
 func settled(t *testing.T, tr *Tracer, done func(*flow.Snapshot) bool) *flow.Snapshot {
@@ -346,13 +357,7 @@ func TestNATServiceDNAT(t *testing.T) {
 				expectNoSplit(t, snap)
 			})
 			t.Run(fmt.Sprintf("%s/v6=%v/tcp", tool.name, v6), func(t *testing.T) {
-				outSegs := func(n testnet.Node) uint64 {
-					m, err := c.Nstat(n)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return m["Tcp.OutSegs"] + m["Tcp.RetransSegs"]
-				}
+				outSegs := func(n testnet.Node) uint64 { return tcpOutSegs(t, c, n) }
 				a0, b0 := outSegs(testnet.NodeA), outSegs(testnet.NodeB)
 				sport := s.tcpSend(t, netip.AddrPortFrom(s.vip, servicePort), 200000)
 				conn := flow.Key{Proto: 6, Src: s.src, Sport: sport, Dst: s.vip, Dport: servicePort}
