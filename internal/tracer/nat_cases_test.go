@@ -84,7 +84,7 @@ func TestNATLocal(t *testing.T) {
 					action = fmt.Sprintf("redirect to :%d", translatedPort)
 				}
 				if err := testnet.Nft(c.NameB, fmt.Sprintf(`table inet %s {
-	chain pre { type nat hook prerouting priority dstnat; %s daddr %s udp dport %d %s; }
+	chain pre { type nat hook prerouting priority dstnat; %s daddr %s meta l4proto { tcp, udp } th dport %d %s; }
 }
 `, table, fam, b, askedPort, action)); err != nil {
 					t.Fatal(err)
@@ -104,6 +104,19 @@ func TestNATLocal(t *testing.T) {
 				expect(t, tr, snap, inNetns(conn, c.InodeR).Reverse(), n, forwarded)
 				expectNAT(t, snap, inNetns(conn, c.InodeB), "dnat",
 					inNetns(udpKey(netip.AddrPortFrom(a, u.sport()), netip.AddrPortFrom(b, translatedPort)), c.InodeB))
+
+				// TCP: ground truth the client's and server's OutSegs.
+				a0, b0 := tcpOutSegs(t, c, testnet.NodeA), tcpOutSegs(t, c, testnet.NodeB)
+				tcp := conn
+				tcp.Proto, tcp.Sport = 6, service{c: c, src: a, dst: b}.tcpSend(t, asked, translatedPort, 100000)
+				var outA, outB uint64
+				snap = settled(t, tr, func(s *flow.Snapshot) bool {
+					outA, outB = tcpOutSegs(t, c, testnet.NodeA)-a0, tcpOutSegs(t, c, testnet.NodeB)-b0
+					x, y := s.Flows[inNetns(tcp, c.InodeB)], s.Flows[inNetns(tcp, c.InodeA).Reverse()]
+					return x != nil && y != nil && x.Packets[stage.SockRcv] == outA && y.Packets[stage.L4Rcv] == outB
+				})
+				expect(t, tr, snap, inNetns(tcp, c.InodeB), outA, received, []stage.Stage{stage.SockRcv})
+				expect(t, tr, snap, inNetns(tcp, c.InodeB).Reverse(), outB, sent)
 				expectNoPort(t, snap, c.InodeB, translatedPort)
 				expectNoSplit(t, snap)
 			})
@@ -163,7 +176,7 @@ func TestNATSourceNAT(t *testing.T) {
 				a0, b0 := tcpOutSegs(t, c, testnet.NodeA), tcpOutSegs(t, c, testnet.NodeB)
 				s := service{c: c, src: a, dst: b}
 				tcp := conn
-				tcp.Proto, tcp.Sport = 6, s.tcpSend(t, to, 100000)
+				tcp.Proto, tcp.Sport = 6, s.tcpSend(t, to, backendPort, 100000)
 				var outA, outB uint64
 				snap = settled(t, tr, func(s *flow.Snapshot) bool {
 					outA, outB = tcpOutSegs(t, c, testnet.NodeA)-a0, tcpOutSegs(t, c, testnet.NodeB)-b0

@@ -205,13 +205,13 @@ func (s service) udpEcho(t *testing.T, to netip.AddrPort, n int) uint16 {
 }
 
 // tcpSend connects from the client to to, sends nbytes to a server in B
-// on backendPort, and closes once the server has read them all.
-func (s service) tcpSend(t *testing.T, to netip.AddrPort, nbytes int) uint16 {
+// on port, and closes once the server has read them all.
+func (s service) tcpSend(t *testing.T, to netip.AddrPort, port uint16, nbytes int) uint16 {
 	t.Helper()
 	var ln *net.TCPListener
 	var c *net.TCPConn
 	if err := s.c.Do(testnet.NodeB, func() (err error) {
-		ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.dst, backendPort)))
+		ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.dst, port)))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -359,7 +359,7 @@ func TestNATServiceDNAT(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/v6=%v/tcp", tool.name, v6), func(t *testing.T) {
 				outSegs := func(n testnet.Node) uint64 { return tcpOutSegs(t, c, n) }
 				a0, b0 := outSegs(testnet.NodeA), outSegs(testnet.NodeB)
-				sport := s.tcpSend(t, netip.AddrPortFrom(s.vip, servicePort), 200000)
+				sport := s.tcpSend(t, netip.AddrPortFrom(s.vip, servicePort), backendPort, 200000)
 				conn := flow.Key{Proto: 6, Src: s.src, Sport: sport, Dst: s.vip, Dport: servicePort}
 				backend := flow.Key{Proto: 6, Src: s.src, Sport: sport, Dst: s.dst, Dport: backendPort}
 				in := func(k flow.Key, netns uint32) flow.Key { k.Netns = netns; return k }
