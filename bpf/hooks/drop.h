@@ -109,7 +109,7 @@ static __always_inline bool drop_admitted(__u64 addr, struct flow_key *key, __u8
 		key->netns = p->key.netns;
 		/* Without its namespace the packet's own tuple could not be
 		 * mapped to its connection across NAT (nat.h): now it can. */
-		if (nat_seen && !same_flow(&p->key, key))
+		if (nat_netns_maybe(key->netns) && !same_flow(&p->key, key))
 			nat_from_map(key);
 		if (!same_flow(&p->key, key))
 			key->netns = 0;

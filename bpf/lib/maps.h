@@ -182,10 +182,11 @@ struct {
 	__type(value, struct nat_tuple);
 } nat_tuples SEC(".maps");
 
-/* Set once the first translated connection is remembered: until then a
- * packet without conntrack costs no map lookup (a global: one direct load,
- * in the object's .bss map). */
-__u32 nat_seen SEC(".bss");
+/* A bit per namespace (inode mod 64), set once a translated connection
+ * of a namespace with that bit is remembered: a packet without conntrack
+ * costs a map lookup only there, not on every namespace of a host where
+ * one translates (a global: one direct load, in the object's .bss map). */
+__u64 nat_netns_seen SEC(".bss");
 
 /* nat.h's working space (too big for the stack of the hooks it is
  * inlined into): the tuple after translation of the packet at hand, and

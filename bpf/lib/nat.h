@@ -68,6 +68,18 @@ static __always_inline void key_from_tuple(struct flow_key *k, const struct nf_c
 	}
 }
 
+static __always_inline __u64 nat_netns_bit(__u32 netns)
+{
+	return 1ULL << (netns % 64);
+}
+
+/* nat_netns_maybe: a namespace where translated connections may have been
+ * remembered (nat_netns_seen). */
+static __always_inline bool nat_netns_maybe(__u32 netns)
+{
+	return nat_netns_seen & nat_netns_bit(netns);
+}
+
 static __always_inline struct nat_scratch *nat_scratch_get(void)
 {
 	__u32 zero = 0;
@@ -96,8 +108,6 @@ static __always_inline void nat_remember(struct nat_scratch *w, const struct flo
 	bpf_map_update_elem(&nat_tuples, &w->xlat, &w->v, BPF_ANY);
 	w->v.other = w->rkey;
 	bpf_map_update_elem(&nat_tuples, &w->rxlat, &w->v, BPF_ANY);
-	if (!nat_seen)
-		nat_seen = 1;
 }
 
 /* nat_from_ct: the packet's connection per its conntrack entry. A
@@ -135,6 +145,10 @@ static __always_inline __u32 nat_from_ct(unsigned long nfct, struct flow_key *ke
 	 * reversed; a reply, before it is undone, the reply tuple. */
 	key_from_tuple(&w->xlat, &w->t, !reply);
 	nat_remember(w, key, kind);
+	/* Checked on every translated packet: a bit another CPU's plain
+	 * store overwrote comes back (atomic OR needs 5.12). */
+	if (!nat_netns_maybe(key->netns))
+		nat_netns_seen |= nat_netns_bit(key->netns);
 	return NAT_CT | kind;
 }
 
@@ -170,7 +184,7 @@ static __always_inline __u32 nat_resolve(bool btf, struct sk_buff *skb, struct f
 		nfct = KREAD(btf, skb->_nfct, skb, _nfct);
 	if (nfct & ~NFCT_INFOMASK)
 		return nat_from_ct(nfct, key);
-	if (!nat_seen)
+	if (!nat_netns_maybe(key->netns))
 		return 0;
 	return nat_from_map(key);
 }

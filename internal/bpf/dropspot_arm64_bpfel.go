@@ -401,7 +401,7 @@ const (
 	DropspotProgTpNetifReceiveSkbListEntry = "tp_netif_receive_skb_list_entry"
 	DropspotProgTpNetifRx                  = "tp_netif_rx"
 	DropspotVarCFG                         = "CFG"
-	DropspotVarNatSeen                     = "nat_seen"
+	DropspotVarNatNetnsSeen                = "nat_netns_seen"
 	DropspotVarUnusedDropEvent             = "unused_drop_event"
 	DropspotVarUnusedDropFlag              = "unused_drop_flag"
 	DropspotVarUnusedDropKind              = "unused_drop_kind"
@@ -522,7 +522,7 @@ type DropspotMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type DropspotVariableSpecs struct {
 	CFG               *ebpf.VariableSpec `ebpf:"CFG"`
-	NatSeen           *ebpf.VariableSpec `ebpf:"nat_seen"`
+	NatNetnsSeen      *ebpf.VariableSpec `ebpf:"nat_netns_seen"`
 	UnusedDropEvent   *ebpf.VariableSpec `ebpf:"unused_drop_event"`
 	UnusedDropFlag    *ebpf.VariableSpec `ebpf:"unused_drop_flag"`
 	UnusedDropKind    *ebpf.VariableSpec `ebpf:"unused_drop_kind"`
@@ -604,7 +604,7 @@ func (m *DropspotMaps) Close() error {
 // It can be passed to LoadDropspotObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DropspotVariables struct {
 	CFG               *ebpf.Variable `ebpf:"CFG"`
-	NatSeen           *ebpf.Variable `ebpf:"nat_seen"`
+	NatNetnsSeen      *ebpf.Variable `ebpf:"nat_netns_seen"`
 	UnusedDropEvent   *ebpf.Variable `ebpf:"unused_drop_event"`
 	UnusedDropFlag    *ebpf.Variable `ebpf:"unused_drop_flag"`
 	UnusedDropKind    *ebpf.Variable `ebpf:"unused_drop_kind"`
