@@ -86,7 +86,18 @@ func Ping(p *Pair, from Side, n int, v6 bool) (Flow, error) {
 // as no ping socket has the identifier, also frees it as dropped
 // (NO_SOCKET in ping_rcv): the reply is delivered and "dropped" at once.
 func PingRaw(p *Pair, from Side, n int, v6 bool) (Flow, error) {
-	c, f, err := openEcho(p, from, n, v6, unix.SOCK_RAW)
+	src, dst, err := p.route(from, v6)
+	if err != nil {
+		return Flow{}, err
+	}
+	return PingRawIn(func(fn func() error) error { return p.Do(from, fn) }, p.name(from), src, dst, n)
+}
+
+// PingRawIn is PingRaw from src to dst in the namespace do runs functions
+// in (named name, for errors): a Chain's node, say.
+func PingRawIn(do func(func() error) error, name string, src, dst netip.Addr, n int) (Flow, error) {
+	v6 := src.Is6()
+	c, f, err := openEchoIn(do, name, src, dst, n, unix.SOCK_RAW)
 	if err != nil {
 		return f, err
 	}
@@ -128,23 +139,29 @@ func EchoReplies(p *Pair, from Side, n int, v6 bool) (Flow, error) {
 // raw) in side from, bound to its address and connected to the other
 // side's. The flow's identifier is a random one, for raw sockets.
 func openEcho(p *Pair, from Side, n int, v6 bool, sotype int) (net.Conn, Flow, error) {
-	if n < 1 || n > maxCount {
-		return nil, Flow{}, fmt.Errorf("testnet: echo count %d not in [1, %d]", n, maxCount)
-	}
 	src, dst, err := p.route(from, v6)
 	if err != nil {
 		return nil, Flow{}, err
 	}
+	return openEchoIn(func(fn func() error) error { return p.Do(from, fn) }, p.name(from), src, dst, n, sotype)
+}
+
+// openEchoIn is openEcho from src to dst in the namespace do runs in.
+func openEchoIn(do func(func() error) error, name string, src, dst netip.Addr, n, sotype int) (net.Conn, Flow, error) {
+	if n < 1 || n > maxCount {
+		return nil, Flow{}, fmt.Errorf("testnet: echo count %d not in [1, %d]", n, maxCount)
+	}
+	v6 := src.Is6()
 	id := uint16(rand.N(0xffff)) + 1
 	f := Flow{Src: src, Dst: dst, Sport: id, Dport: id, Proto: echoOf(v6).proto}
 	var c net.Conn
-	err = p.Do(from, func() error {
+	err := do(func() error {
 		var err error
 		c, err = dialICMP(sotype, echoOf(v6).sockProto, src, dst)
 		return err
 	})
 	if err != nil {
-		return nil, f, fmt.Errorf("testnet: icmp socket %s -> %s in %s: %w", src, dst, p.name(from), err)
+		return nil, f, fmt.Errorf("testnet: icmp socket %s -> %s in %s: %w", src, dst, name, err)
 	}
 	return c, f, nil
 }

@@ -408,3 +408,39 @@ func TestNATFilterEitherTuple(t *testing.T) {
 		})
 	}
 }
+
+// Ping through a Service-like DNAT in the router: echo requests and their
+// replies are one connection under the identifier, in R under the VIP
+// the client pinged, the translation to the backend recorded.
+func TestNATPing(t *testing.T) {
+	chains, tr := natSetup(t, 2)
+	const n = 13
+	for i, v6 := range []bool{false, true} {
+		c := chains[i]
+		t.Run(fmt.Sprintf("v6=%v", v6), func(t *testing.T) {
+			s := newService(c, v6)
+			if err := testnet.Nft(c.NameR, fmt.Sprintf(`table inet dsping {
+	chain pre { type nat hook prerouting priority dstnat; %s daddr %s dnat %s to %s; }
+}
+`, s.family(), s.vip, s.family(), s.dst)); err != nil {
+				t.Fatal(err)
+			}
+			f, err := testnet.PingRawIn(func(fn func() error) error { return c.Do(testnet.NodeA, fn) }, c.NameA, s.src, s.vip, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn := key(f, c.InodeR, false)
+			snap := settled(t, tr, func(s *flow.Snapshot) bool {
+				f := s.Flows[conn.Reverse()]
+				return f != nil && f.Packets[stage.TxDone] == n
+			})
+			expect(t, tr, snap, conn, n, forwarded)
+			expect(t, tr, snap, conn.Reverse(), n, forwarded)
+			translated := conn
+			translated.Dst = s.dst
+			expectNAT(t, snap, conn, "dnat", translated)
+			expectNoFlowWith(t, snap, c.InodeR, s.dst)
+			expectNoSplit(t, snap)
+		})
+	}
+}
