@@ -19,17 +19,25 @@ type BridgePorts struct {
 // readBridged reads the bridged flows. The map holds only flows a bridge
 // forwarded, so one key at a time is fast enough.
 func readBridged(m *ebpf.Map) (map[Key]BridgePorts, error) {
+	out := map[Key]BridgePorts{}
+	err := each(m, "bridged flows", func(key bpf.DropspotFlowKey, ports bpf.DropspotBridgePorts) {
+		out[FromBPF(key)] = BridgePorts{In: ports.In, Out: ports.Out}
+	})
+	return out, err
+}
+
+// each calls fn with every entry of a small map, one key at a time.
+func each[K, V any](m *ebpf.Map, what string, fn func(K, V)) error {
 	var (
-		key   bpf.DropspotFlowKey
-		ports bpf.DropspotBridgePorts
-		out   = map[Key]BridgePorts{}
+		key   K
+		value V
 	)
 	it := m.Iterate()
-	for it.Next(&key, &ports) {
-		out[FromBPF(key)] = BridgePorts{In: ports.In, Out: ports.Out}
+	for it.Next(&key, &value) {
+		fn(key, value)
 	}
 	if err := it.Err(); err != nil && !errors.Is(err, ebpf.ErrIterationAborted) {
-		return nil, fmt.Errorf("read bridged flows: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
-	return out, nil
+	return nil
 }

@@ -1,9 +1,6 @@
 package flow
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/cilium/ebpf"
 
 	"github.com/dropspot/dropspot/internal/bpf"
@@ -34,24 +31,16 @@ func (n NAT) Kind() string {
 // holds the way back (translated tuple to key), which BPF uses and user
 // space does not need.
 func readNAT(m *ebpf.Map) (map[Key]NAT, error) {
-	var (
-		key bpf.DropspotFlowKey
-		v   bpf.DropspotNatTuple
-		out = map[Key]NAT{}
-	)
-	it := m.Iterate()
-	for it.Next(&key, &v) {
+	out := map[Key]NAT{}
+	err := each(m, "translated connections", func(key bpf.DropspotFlowKey, v bpf.DropspotNatTuple) {
 		if v.Wire != 0 {
-			continue
+			return
 		}
 		out[FromBPF(key)] = NAT{
 			DNAT:  v.Kind&uint8(bpf.DropspotNatFlagNAT_DNAT) != 0,
 			SNAT:  v.Kind&uint8(bpf.DropspotNatFlagNAT_SNAT) != 0,
 			Tuple: FromBPF(v.Other),
 		}
-	}
-	if err := it.Err(); err != nil && !errors.Is(err, ebpf.ErrIterationAborted) {
-		return nil, fmt.Errorf("read translated connections: %w", err)
-	}
-	return out, nil
+	})
+	return out, err
 }
