@@ -17,7 +17,6 @@
 #include "counters.h"
 #include "flow.h"
 #include "maps.h"
-#include "nat.h"
 #include "stages.h"
 
 enum window_state {
@@ -145,7 +144,8 @@ static __always_inline bool path_admits(__u64 addr, enum stage st, const struct 
 			 * stages did: a translated packet they could not map
 			 * back (nat.h). They counted it elsewhere: say so, and
 			 * go on under the right key. */
-			counter_add(COUNTER_NAT_SPLIT, segs);
+			if (p->admitted)
+				counter_add(COUNTER_NAT_SPLIT, segs);
 			p->key = *key;
 		}
 		p->stages |= 1 << st;
