@@ -1,6 +1,9 @@
 package testnet
 
-import "os"
+import (
+	"os"
+	"os/exec"
+)
 
 // RequirePrivileged skips t unless the test runs as root, which creating
 // namespaces, veth pairs and ping sockets needs. On CI (CI=true) a missing
@@ -23,5 +26,21 @@ func requirePrivileged(t T, euid int, ci string) {
 		t.Fatal("testnet: CI=true but not root: " + msg)
 	} else {
 		t.Skip("testnet: not root: " + msg)
+	}
+}
+
+// RequireTool skips t unless the program name is installed (nft for
+// NftDrop); on CI (CI=true) its absence is a failure, as for
+// RequirePrivileged.
+func RequireTool(t T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err == nil {
+		return
+	}
+	msg := "testnet: test needs " + name + ", which is not installed"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	} else {
+		t.Skip(msg)
 	}
 }

@@ -201,22 +201,53 @@ func receiveUDP(c *net.UDPConn, n, payload int, src netip.AddrPort) error {
 // socket stays in TIME_WAIT, so every call uses a new source port). The
 // whole exchange is bounded by tcpTimeout.
 func TCP(p *Pair, from Side, nbytes int, v6 bool) (Flow, error) {
-	if nbytes < 0 {
-		return Flow{}, fmt.Errorf("testnet: negative byte count %d", nbytes)
-	}
 	src, dst, err := p.route(from, v6)
 	if err != nil {
 		return Flow{}, err
 	}
+	return transferTCP(tcpEnds{
+		client: func(fn func() error) error { return p.Do(from, fn) },
+		server: func(fn func() error) error { return p.Do(from.Other(), fn) },
+		where:  p.name(from.Other()),
+		src:    src, dst: dst,
+	}, nbytes)
+}
+
+// TCP is TCP through the chain's router, from A to a listener in B.
+func (c *Chain) TCP(nbytes int, v6 bool) (Flow, error) {
+	src, dst := c.A4, c.B4
+	if v6 {
+		src, dst = c.A6, c.B6
+	}
+	return transferTCP(tcpEnds{
+		client: func(fn func() error) error { return c.Do(NodeA, fn) },
+		server: func(fn func() error) error { return c.Do(NodeB, fn) },
+		where:  c.NameB,
+		src:    src, dst: dst,
+	}, nbytes)
+}
+
+// tcpEnds are the namespaces a TCP transfer runs between.
+type tcpEnds struct {
+	client, server func(func() error) error // run fn in the client's / server's namespace
+	where          string                   // the server's namespace, for errors
+	src, dst       netip.Addr
+}
+
+func transferTCP(e tcpEnds, nbytes int) (Flow, error) {
+	if nbytes < 0 {
+		return Flow{}, fmt.Errorf("testnet: negative byte count %d", nbytes)
+	}
+	src, dst := e.src, e.dst
 	deadline := time.Now().Add(tcpTimeout)
 	var ln *net.TCPListener
-	err = p.Do(from.Other(), func() error {
+	err := e.server(func() error {
 		var err error
 		ln, err = net.ListenTCP(network("tcp", dst), net.TCPAddrFromAddrPort(netip.AddrPortFrom(dst, 0)))
 		return err
 	})
 	if err != nil {
-		return Flow{}, fmt.Errorf("testnet: tcp listen on %s in %s: %w", dst, p.name(from.Other()), err)
+		return Flow{}, fmt.Errorf("testnet: tcp listen on %s in %s: %w", dst, e.where, err)
 	}
 	defer ln.Close()
 	if err := ln.SetDeadline(deadline); err != nil {
@@ -228,7 +259,7 @@ func TCP(p *Pair, from Side, nbytes int, v6 bool) (Flow, error) {
 	go func() { served <- serveTCP(ln, int64(nbytes), deadline) }()
 
 	var c *net.TCPConn
-	err = p.Do(from, func() error {
+	err = e.client(func() error {
 		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), Deadline: deadline}
 		conn, err := d.Dial(network("tcp", dst), netip.AddrPortFrom(dst, f.Dport).String())
 		if err != nil {
