@@ -9,6 +9,7 @@
 #include "hooks/cgroup.h"
 #include "hooks/function.h"
 #include "hooks/drop.h"
+#include "hooks/tcp.h"
 #include "hooks/selftest.h"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -147,6 +147,9 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 		return;
 	} else if (key.flow.proto == IPPROTO_TCP_ && meta.l4_payload == 0) {
 		key.flags = DROP_TCP_NO_PAYLOAD;
+		tcp_note_drop(skb, &key, &meta); /* a bare SYN or FIN still takes a sequence number */
+	} else if (key.flow.proto == IPPROTO_TCP_) {
+		tcp_note_drop(skb, &key, &meta);
 	}
 
 	count = bpf_map_lookup_elem(&drops, &key);

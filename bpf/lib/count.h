@@ -6,6 +6,7 @@
 #include "classify.h"
 #include "flow_table.h"
 #include "ptr_addr.h"
+#include "tcp_loss.h"
 #include "window.h"
 
 /* admit_in_window applies the counting window to a classified packet: a flow
@@ -26,7 +27,10 @@ static __always_inline void count_stage_skb(bool btf, struct sk_buff *skb, enum 
 	struct pkt_meta meta = {};
 	enum verdict v = classify_skb(btf, skb, at, netns, ifindex, &key, &meta);
 
-	count_verdict(st, admit_in_window(skb, st, v, &key, &meta), &key, &meta);
+	v = admit_in_window(skb, st, v, &key, &meta);
+	count_verdict(st, v, &key, &meta);
+	if (v == VERDICT_COUNTED)
+		tcp_note_stage(btf, skb, st, &key, &meta);
 }
 
 /* count_stage: for hooks holding a BTF-typed skb (tracepoints, fentry,

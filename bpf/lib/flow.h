@@ -23,6 +23,10 @@
 #define IPPROTO_UDPLITE_ 136
 #define IPPROTO_SCTP_ 132
 
+/* TCP header flags (byte 13), each taking one sequence number when set. */
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+
 /* IPv6 extension headers walked before the transport header. */
 #define NEXTHDR_HOP 0
 #define NEXTHDR_ROUTING 43
@@ -76,6 +80,12 @@ struct pkt_meta {
 	__u32 l3_cap; /* bytes from there that are in the linear part */
 	__u32 l4_payload; /* transport payload bytes per the IP length; L4_PAYLOAD_UNKNOWN if none given */
 	__u32 nat;    /* enum nat_flag bits (nat.h): how the key was found */
+	/* TCP only (bpf/lib/tcp_loss.h): the sequence range the skb carries. */
+	__u32 tcp_seq;
+	__u32 tcp_seqlen; /* payload of every segment, + 1 for SYN and for FIN */
+	__u16 gso_size;   /* payload per segment of a super-packet, else 0 */
+	__u8 tcp_flags;
+	__u8 pad;
 };
 
 #define L4_PAYLOAD_UNKNOWN 0xffffffff
@@ -86,12 +96,14 @@ struct pkt_meta {
 
 /* parse_l4 fills ports (or the ICMP identifier) from the transport
  * header's first bytes, and its length when a GSO packet's wire bytes
- * need it. */
-static __always_inline void parse_l4(struct flow_key *key, const __u8 *l4, __u32 *hdrlen)
+ * need it; for TCP the sequence number and flags too. */
+static __always_inline void parse_l4(struct flow_key *key, const __u8 *l4, __u32 *hdrlen, struct pkt_meta *meta)
 {
 	switch (key->proto) {
 	case IPPROTO_TCP_:
 		*hdrlen += (l4[12] >> 4) * 4;
+		meta->tcp_seq = ((__u32)l4[4] << 24) | ((__u32)l4[5] << 16) | ((__u32)l4[6] << 8) | l4[7];
+		meta->tcp_flags = l4[13];
 		break;
 	case IPPROTO_UDP_:
 	case IPPROTO_UDPLITE_:
@@ -125,13 +137,14 @@ static __always_inline void parse_l4(struct flow_key *key, const __u8 *l4, __u32
 
 /* read_l4 reads the transport header where it did not come with the IP
  * header (IPv4 options, IPv6 extension headers). */
-static __always_inline int read_l4(struct flow_key *key, const unsigned char *l4, __u32 *hdrlen)
+static __always_inline int read_l4(struct flow_key *key, const unsigned char *l4, __u32 *hdrlen,
+				   struct pkt_meta *meta)
 {
 	__u8 b[L4_BYTES];
 
 	if (bpf_probe_read_kernel(b, sizeof(b), l4))
 		return PARSE_MALFORMED;
-	parse_l4(key, b, hdrlen);
+	parse_l4(key, b, hdrlen, meta);
 	return PARSE_OK;
 }
 
@@ -148,7 +161,7 @@ struct ipv6_l4 {
 };
 
 static __always_inline int parse_ipv4(struct flow_key *key, const unsigned char *l3, __u32 *hdrlen,
-				      __u32 *iplen)
+				      __u32 *iplen, struct pkt_meta *meta)
 {
 	struct ipv4_l4 h;
 	/* The combined read fails near the end of mapped memory: then the
@@ -169,10 +182,10 @@ static __always_inline int parse_ipv4(struct flow_key *key, const unsigned char 
 	if (bpf_ntohs(h.ip.frag_off) & 0x1fff)
 		return PARSE_OK;
 	if (h.ip.ihl == 5 && with_l4) {
-		parse_l4(key, h.l4, hdrlen);
+		parse_l4(key, h.l4, hdrlen, meta);
 		return PARSE_OK;
 	}
-	return read_l4(key, l3 + h.ip.ihl * 4, hdrlen);
+	return read_l4(key, l3 + h.ip.ihl * 4, hdrlen, meta);
 }
 
 static __always_inline bool is_ipv6_ext(__u8 next)
@@ -182,7 +195,7 @@ static __always_inline bool is_ipv6_ext(__u8 next)
 }
 
 static __always_inline int parse_ipv6(struct flow_key *key, const unsigned char *l3, __u32 *hdrlen,
-				      __u32 *iplen)
+				      __u32 *iplen, struct pkt_meta *meta)
 {
 	struct ipv6_l4 h;
 	__u32 off = sizeof(h.ip6);
@@ -201,7 +214,7 @@ static __always_inline int parse_ipv6(struct flow_key *key, const unsigned char 
 	if (!is_ipv6_ext(next) && with_l4) {
 		key->proto = next;
 		*hdrlen = off;
-		parse_l4(key, h.l4, hdrlen);
+		parse_l4(key, h.l4, hdrlen, meta);
 		return PARSE_OK;
 	}
 
@@ -234,7 +247,7 @@ static __always_inline int parse_ipv6(struct flow_key *key, const unsigned char 
 	}
 	key->proto = next;
 	*hdrlen = off;
-	return read_l4(key, l3 + off, hdrlen);
+	return read_l4(key, l3 + off, hdrlen, meta);
 }
 
 /* KREAD reads a field of a kernel object: a direct load where the program
@@ -309,9 +322,9 @@ static __always_inline int parse_skb(bool btf, struct sk_buff *skb, enum l3_at a
 	}
 
 	if (proto == bpf_htons(ETH_P_IP))
-		ret = parse_ipv4(key, l3, &hdrlen, &iplen);
+		ret = parse_ipv4(key, l3, &hdrlen, &iplen, meta);
 	else if (proto == bpf_htons(ETH_P_IPV6))
-		ret = parse_ipv6(key, l3, &hdrlen, &iplen);
+		ret = parse_ipv6(key, l3, &hdrlen, &iplen, meta);
 	else
 		return PARSE_NOT_IP;
 	if (ret != PARSE_OK)
@@ -321,7 +334,7 @@ static __always_inline int parse_skb(bool btf, struct sk_buff *skb, enum l3_at a
 	 * each with its own copy of the headers. */
 	__u32 len = KREAD(btf, skb->len, skb, len);
 	__u32 data_len = KREAD(btf, skb->data_len, skb, data_len);
-	__u16 segs = 0;
+	__u16 segs = 0, gso_size = 0;
 
 	/* Only a paged skb can be a GSO/GRO super-packet (TCP, UDP GSO and
 	 * GRO put the payload in page fragments), so linear ones skip the
@@ -329,6 +342,8 @@ static __always_inline int parse_skb(bool btf, struct sk_buff *skb, enum l3_at a
 	if (data_len) {
 		struct skb_shared_info *shinfo = (void *)(head + KREAD(btf, skb->end, skb, end));
 		segs = BPF_CORE_READ(shinfo, gso_segs);
+		if (segs > 1 && key->proto == IPPROTO_TCP_)
+			gso_size = BPF_CORE_READ(shinfo, gso_size);
 	}
 
 	l3len = len - (__u32)(l3 - data);
@@ -344,6 +359,15 @@ static __always_inline int parse_skb(bool btf, struct sk_buff *skb, enum l3_at a
 	meta->bytes = l3len;
 	/* A super-packet's IP length is one segment's, or 0 (TSO, BIG TCP). */
 	meta->l4_payload = iplen >= hdrlen && segs <= 1 ? iplen - hdrlen : L4_PAYLOAD_UNKNOWN;
+	if (key->proto == IPPROTO_TCP_) {
+		/* A super-packet: its payload is all but one set of headers. */
+		__u32 payload = segs > 1 ? len - (__u32)(l3 - data) - hdrlen : meta->l4_payload;
+
+		if (payload == L4_PAYLOAD_UNKNOWN)
+			payload = 0;
+		meta->tcp_seqlen = payload + !!(meta->tcp_flags & TCP_FLAG_SYN) + !!(meta->tcp_flags & TCP_FLAG_FIN);
+		meta->gso_size = gso_size;
+	}
 	meta->l3_off = l3 - head;
 	meta->l3_cap = (data + len - data_len) - l3;
 	return PARSE_OK;

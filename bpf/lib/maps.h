@@ -307,6 +307,113 @@ struct {
 	__type(value, struct event_budget);
 } event_budget SEC(".maps");
 
+/* ---- TCP loss: tcp_loss.h, hooks/tcp.h ---- */
+
+/* A TCP connection direction as its sender sees it, without the namespace:
+ * the drop hook sees the sender's segments in any namespace on the way
+ * (a router's, the receiver's), the retransmit hook sees the sender's
+ * socket. Addresses as in flow_key. */
+struct tcp_conn {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct tcp_seg {
+	struct tcp_conn conn;
+	__u32 seq; /* first sequence number of one wire segment */
+};
+
+/* Where a segment was dropped, and which end has matched it since. */
+struct tcp_dropped {
+	__u64 location;
+	__u32 netns;
+	__u32 reason;
+	__u32 end_seq;
+	__u8 stage;
+	__u8 matched; /* enum tcp_matched bits */
+	__u8 pad[2];
+};
+
+/* Segments this host dropped (data, SYN or FIN), one entry per wire
+ * segment. LRU: entries neither end matches (a sender or receiver that
+ * is not on this host) are pushed out by newer ones; evictions are
+ * counted (COUNTER_TCP_DROPPED_*). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tcp_seg);
+	__type(value, struct tcp_dropped);
+} tcp_dropped SEC(".maps");
+
+/* Per sending connection direction: the first new sequence number it sent
+ * inside the counting window (at tx.queue, from its own socket). A
+ * retransmission at or after it was seen leaving the sender before. Sized
+ * like flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tcp_conn);
+	__type(value, __u32);
+} tcp_first_sent SEC(".maps");
+
+/* Per flow direction (the flow table's key): its retransmitted segments by
+ * verdict (sender side, the sender's namespace) and its segments that came
+ * again after a drop here (receiver side, the receiver's namespace), with
+ * the last drop here that a retransmission matched. Sized like flows. */
+struct tcp_loss_counts {
+	__u64 retransmitted;
+	__u64 dropped_here;
+	__u64 beyond;
+	__u64 unknown;
+	__u64 redelivered;
+	__u64 drop_location;
+	__u32 drop_netns;
+	__u32 drop_reason;
+	__u8 drop_stage;
+	__u8 drop_mixed; /* matched drops were at more than one (netns, stage, reason, location) */
+	__u8 pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct tcp_loss_counts);
+} tcp_loss SEC(".maps");
+
+/* The arguments of the segment walks (tcp_loss.h) that do not fit in a
+ * global function's scalar arguments: one set per CPU. */
+struct tcp_walk {
+	struct tcp_seg seg;         /* the connection; seg.seq is set per segment */
+	struct tcp_dropped dropped; /* tcp_put_dropped_segs: where; tcp_classify_segs: the last drop matched */
+	/* tcp_classify_segs' verdicts */
+	__u64 dropped_here;
+	__u64 beyond;
+	__u64 unknown;
+	__u8 mixed; /* the drops matched were at more than one place */
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_walk);
+} tcp_walk SEC(".maps");
+
+/* Set to 1 by the first dropped segment recorded: until then receive
+ * skips the per-segment lookups. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tcp_dropped_any SEC(".maps");
+
 /* ---- Pointer values: ptr_addr.h ---- */
 
 /* One per-CPU word to turn a pointer into a number (ptr_addr). */

@@ -35,5 +35,11 @@ enum counter {
 	COUNTER_NETNS_NEWS_LOST,    /* new namespaces the ring buffer could not report (retried) */
 	COUNTER_DROPS_OUTSIDE_WINDOW, /* drops of packets the window did not admit: not counted */
 	COUNTER_NAT_SPLIT,          /* packets whose earlier stages counted them under another key than conntrack names (a translated reply not mapped back) */
+	/* TCP loss (tcp_loss.h): */
+	COUNTER_TCP_DROPPED_CREATED,  /* dropped-segment entries made (evicted = made - matched - present) */
+	COUNTER_TCP_DROPPED_MATCHED,  /* entries deleted once both ends matched them */
+	COUNTER_TCP_DROPPED_UNRECORDED, /* dropped segments with no entry: table refused, or beyond TCP_MAX_SEGS */
+	COUNTER_TCP_LOSS_UNRECORDED,  /* retransmitted or redelivered segments whose connection entry could not be stored */
+	COUNTER_TCP_LOSS_CREATED,     /* connection entries made (evicted = made - present) */
 	NR_COUNTERS,
 };

@@ -49,19 +49,24 @@ type DropspotConfig struct {
 type DropspotCounter uint32
 
 const (
-	DropspotCounterCOUNTER_FLOWS_CREATED        DropspotCounter = 0
-	DropspotCounterCOUNTER_FLOW_CREATE_FAILED   DropspotCounter = 1
-	DropspotCounterCOUNTER_TX_DONE_UNMATCHED    DropspotCounter = 2
-	DropspotCounterCOUNTER_DROPS_UNRECORDED     DropspotCounter = 3
-	DropspotCounterCOUNTER_EVENTS_LOST          DropspotCounter = 4
-	DropspotCounterCOUNTER_EVENTS_THROTTLED     DropspotCounter = 5
-	DropspotCounterCOUNTER_DROP_ENTRIES_CREATED DropspotCounter = 6
-	DropspotCounterCOUNTER_IN_FLIGHT_AT_START   DropspotCounter = 7
-	DropspotCounterCOUNTER_NETNS_UNHOOKED       DropspotCounter = 8
-	DropspotCounterCOUNTER_NETNS_NEWS_LOST      DropspotCounter = 9
-	DropspotCounterCOUNTER_DROPS_OUTSIDE_WINDOW DropspotCounter = 10
-	DropspotCounterCOUNTER_NAT_SPLIT            DropspotCounter = 11
-	DropspotCounterNR_COUNTERS                  DropspotCounter = 12
+	DropspotCounterCOUNTER_FLOWS_CREATED          DropspotCounter = 0
+	DropspotCounterCOUNTER_FLOW_CREATE_FAILED     DropspotCounter = 1
+	DropspotCounterCOUNTER_TX_DONE_UNMATCHED      DropspotCounter = 2
+	DropspotCounterCOUNTER_DROPS_UNRECORDED       DropspotCounter = 3
+	DropspotCounterCOUNTER_EVENTS_LOST            DropspotCounter = 4
+	DropspotCounterCOUNTER_EVENTS_THROTTLED       DropspotCounter = 5
+	DropspotCounterCOUNTER_DROP_ENTRIES_CREATED   DropspotCounter = 6
+	DropspotCounterCOUNTER_IN_FLIGHT_AT_START     DropspotCounter = 7
+	DropspotCounterCOUNTER_NETNS_UNHOOKED         DropspotCounter = 8
+	DropspotCounterCOUNTER_NETNS_NEWS_LOST        DropspotCounter = 9
+	DropspotCounterCOUNTER_DROPS_OUTSIDE_WINDOW   DropspotCounter = 10
+	DropspotCounterCOUNTER_NAT_SPLIT              DropspotCounter = 11
+	DropspotCounterCOUNTER_TCP_DROPPED_CREATED    DropspotCounter = 12
+	DropspotCounterCOUNTER_TCP_DROPPED_MATCHED    DropspotCounter = 13
+	DropspotCounterCOUNTER_TCP_DROPPED_UNRECORDED DropspotCounter = 14
+	DropspotCounterCOUNTER_TCP_LOSS_UNRECORDED    DropspotCounter = 15
+	DropspotCounterCOUNTER_TCP_LOSS_CREATED       DropspotCounter = 16
+	DropspotCounterNR_COUNTERS                    DropspotCounter = 17
 )
 
 type DropspotDropEvent struct {
@@ -267,6 +272,11 @@ type DropspotSelftestResult struct {
 		L3Cap     uint32
 		L4Payload uint32
 		Nat       uint32
+		TcpSeq    uint32
+		TcpSeqlen uint32
+		GsoSize   uint16
+		TcpFlags  uint8
+		Pad       uint8
 	}
 }
 
@@ -310,6 +320,67 @@ type DropspotStageTotals struct {
 	Malformed uint64
 }
 
+type DropspotTcpConn struct {
+	_      structs.HostLayout
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+	Sport  uint16
+	Dport  uint16
+	Family uint8
+	Pad    [3]uint8
+}
+
+type DropspotTcpDropped struct {
+	_        structs.HostLayout
+	Location uint64
+	Netns    uint32
+	Reason   uint32
+	EndSeq   uint32
+	Stage    uint8
+	Matched  uint8
+	Pad      [2]uint8
+}
+
+type DropspotTcpLossCounts struct {
+	_             structs.HostLayout
+	Retransmitted uint64
+	DroppedHere   uint64
+	Beyond        uint64
+	Unknown       uint64
+	Redelivered   uint64
+	DropLocation  uint64
+	DropNetns     uint32
+	DropReason    uint32
+	DropStage     uint8
+	DropMixed     uint8
+	Pad           [6]uint8
+}
+
+type DropspotTcpMatched uint32
+
+const (
+	DropspotTcpMatchedTCP_MATCHED_SENDER   DropspotTcpMatched = 1
+	DropspotTcpMatchedTCP_MATCHED_RECEIVER DropspotTcpMatched = 2
+)
+
+type DropspotTcpSeg struct {
+	_    structs.HostLayout
+	Conn DropspotTcpConn
+	Seq  uint32
+}
+
+type DropspotTcpWalk struct {
+	_           structs.HostLayout
+	Seg         DropspotTcpSeg
+	_           [4]byte
+	Dropped     DropspotTcpDropped
+	DroppedHere uint64
+	Beyond      uint64
+	Unknown     uint64
+	Mixed       uint8
+	Pad         [7]uint8
+}
+
 type DropspotTxInflight struct {
 	_       structs.HostLayout
 	Skb     uint64
@@ -323,7 +394,13 @@ type DropspotTxInflight struct {
 		L3Cap     uint32
 		L4Payload uint32
 		Nat       uint32
+		TcpSeq    uint32
+		TcpSeqlen uint32
+		GsoSize   uint16
+		TcpFlags  uint8
+		Pad       uint8
 	}
+	_ [4]byte
 }
 
 type DropspotWindow struct {
@@ -363,6 +440,11 @@ const (
 	DropspotMapRecentPaths                 = "recent_paths"
 	DropspotMapSkbPaths                    = "skb_paths"
 	DropspotMapStacks                      = "stacks"
+	DropspotMapTcpDropped                  = "tcp_dropped"
+	DropspotMapTcpDroppedAny               = "tcp_dropped_any"
+	DropspotMapTcpFirstSent                = "tcp_first_sent"
+	DropspotMapTcpLoss                     = "tcp_loss"
+	DropspotMapTcpWalk                     = "tcp_walk"
 	DropspotMapTotals                      = "totals"
 	DropspotMapTxInflight                  = "tx_inflight"
 	DropspotProgCgSockRcv                  = "cg_sock_rcv"
@@ -388,6 +470,7 @@ const (
 	DropspotProgNfIpPostrouting            = "nf_ip_postrouting"
 	DropspotProgNfIpRcv                    = "nf_ip_rcv"
 	DropspotProgNfL4Rcv                    = "nf_l4_rcv"
+	DropspotProgRtpTcpRetransmitSkb        = "rtp_tcp_retransmit_skb"
 	DropspotProgSelftestParseMac           = "selftest_parse_mac"
 	DropspotProgSelftestParseNethdr        = "selftest_parse_nethdr"
 	DropspotProgTpKfreeSkb                 = "tp_kfree_skb"
@@ -400,6 +483,8 @@ const (
 	DropspotProgTpNetifReceiveSkbEntry     = "tp_netif_receive_skb_entry"
 	DropspotProgTpNetifReceiveSkbListEntry = "tp_netif_receive_skb_list_entry"
 	DropspotProgTpNetifRx                  = "tp_netif_rx"
+	DropspotProgTpTcpRetransmitSkb         = "tp_tcp_retransmit_skb"
+	DropspotProgTpTcpRetransmitSkbNoerr    = "tp_tcp_retransmit_skb_noerr"
 	DropspotVarCFG                         = "CFG"
 	DropspotVarNatNetnsSeen                = "nat_netns_seen"
 	DropspotVarUnusedDropEvent             = "unused_drop_event"
@@ -410,6 +495,7 @@ const (
 	DropspotVarUnusedNetnsState            = "unused_netns_state"
 	DropspotVarUnusedPredDir               = "unused_pred_dir"
 	DropspotVarUnusedPredKind              = "unused_pred_kind"
+	DropspotVarUnusedTcpMatched            = "unused_tcp_matched"
 	DropspotVarUnusedWindowState           = "unused_window_state"
 )
 
@@ -478,6 +564,7 @@ type DropspotProgramSpecs struct {
 	NfIpPostrouting            *ebpf.ProgramSpec `ebpf:"nf_ip_postrouting"`
 	NfIpRcv                    *ebpf.ProgramSpec `ebpf:"nf_ip_rcv"`
 	NfL4Rcv                    *ebpf.ProgramSpec `ebpf:"nf_l4_rcv"`
+	RtpTcpRetransmitSkb        *ebpf.ProgramSpec `ebpf:"rtp_tcp_retransmit_skb"`
 	SelftestParseMac           *ebpf.ProgramSpec `ebpf:"selftest_parse_mac"`
 	SelftestParseNethdr        *ebpf.ProgramSpec `ebpf:"selftest_parse_nethdr"`
 	TpKfreeSkb                 *ebpf.ProgramSpec `ebpf:"tp_kfree_skb"`
@@ -490,6 +577,8 @@ type DropspotProgramSpecs struct {
 	TpNetifReceiveSkbEntry     *ebpf.ProgramSpec `ebpf:"tp_netif_receive_skb_entry"`
 	TpNetifReceiveSkbListEntry *ebpf.ProgramSpec `ebpf:"tp_netif_receive_skb_list_entry"`
 	TpNetifRx                  *ebpf.ProgramSpec `ebpf:"tp_netif_rx"`
+	TpTcpRetransmitSkb         *ebpf.ProgramSpec `ebpf:"tp_tcp_retransmit_skb"`
+	TpTcpRetransmitSkbNoerr    *ebpf.ProgramSpec `ebpf:"tp_tcp_retransmit_skb_noerr"`
 }
 
 // DropspotMapSpecs contains maps before they are loaded into the kernel.
@@ -513,6 +602,11 @@ type DropspotMapSpecs struct {
 	RecentPaths    *ebpf.MapSpec `ebpf:"recent_paths"`
 	SkbPaths       *ebpf.MapSpec `ebpf:"skb_paths"`
 	Stacks         *ebpf.MapSpec `ebpf:"stacks"`
+	TcpDropped     *ebpf.MapSpec `ebpf:"tcp_dropped"`
+	TcpDroppedAny  *ebpf.MapSpec `ebpf:"tcp_dropped_any"`
+	TcpFirstSent   *ebpf.MapSpec `ebpf:"tcp_first_sent"`
+	TcpLoss        *ebpf.MapSpec `ebpf:"tcp_loss"`
+	TcpWalk        *ebpf.MapSpec `ebpf:"tcp_walk"`
 	Totals         *ebpf.MapSpec `ebpf:"totals"`
 	TxInflight     *ebpf.MapSpec `ebpf:"tx_inflight"`
 }
@@ -531,6 +625,7 @@ type DropspotVariableSpecs struct {
 	UnusedNetnsState  *ebpf.VariableSpec `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.VariableSpec `ebpf:"unused_pred_dir"`
 	UnusedPredKind    *ebpf.VariableSpec `ebpf:"unused_pred_kind"`
+	UnusedTcpMatched  *ebpf.VariableSpec `ebpf:"unused_tcp_matched"`
 	UnusedWindowState *ebpf.VariableSpec `ebpf:"unused_window_state"`
 }
 
@@ -571,6 +666,11 @@ type DropspotMaps struct {
 	RecentPaths    *ebpf.Map `ebpf:"recent_paths"`
 	SkbPaths       *ebpf.Map `ebpf:"skb_paths"`
 	Stacks         *ebpf.Map `ebpf:"stacks"`
+	TcpDropped     *ebpf.Map `ebpf:"tcp_dropped"`
+	TcpDroppedAny  *ebpf.Map `ebpf:"tcp_dropped_any"`
+	TcpFirstSent   *ebpf.Map `ebpf:"tcp_first_sent"`
+	TcpLoss        *ebpf.Map `ebpf:"tcp_loss"`
+	TcpWalk        *ebpf.Map `ebpf:"tcp_walk"`
 	Totals         *ebpf.Map `ebpf:"totals"`
 	TxInflight     *ebpf.Map `ebpf:"tx_inflight"`
 }
@@ -594,6 +694,11 @@ func (m *DropspotMaps) Close() error {
 		m.RecentPaths,
 		m.SkbPaths,
 		m.Stacks,
+		m.TcpDropped,
+		m.TcpDroppedAny,
+		m.TcpFirstSent,
+		m.TcpLoss,
+		m.TcpWalk,
 		m.Totals,
 		m.TxInflight,
 	)
@@ -613,6 +718,7 @@ type DropspotVariables struct {
 	UnusedNetnsState  *ebpf.Variable `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.Variable `ebpf:"unused_pred_dir"`
 	UnusedPredKind    *ebpf.Variable `ebpf:"unused_pred_kind"`
+	UnusedTcpMatched  *ebpf.Variable `ebpf:"unused_tcp_matched"`
 	UnusedWindowState *ebpf.Variable `ebpf:"unused_window_state"`
 }
 
@@ -643,6 +749,7 @@ type DropspotPrograms struct {
 	NfIpPostrouting            *ebpf.Program `ebpf:"nf_ip_postrouting"`
 	NfIpRcv                    *ebpf.Program `ebpf:"nf_ip_rcv"`
 	NfL4Rcv                    *ebpf.Program `ebpf:"nf_l4_rcv"`
+	RtpTcpRetransmitSkb        *ebpf.Program `ebpf:"rtp_tcp_retransmit_skb"`
 	SelftestParseMac           *ebpf.Program `ebpf:"selftest_parse_mac"`
 	SelftestParseNethdr        *ebpf.Program `ebpf:"selftest_parse_nethdr"`
 	TpKfreeSkb                 *ebpf.Program `ebpf:"tp_kfree_skb"`
@@ -655,6 +762,8 @@ type DropspotPrograms struct {
 	TpNetifReceiveSkbEntry     *ebpf.Program `ebpf:"tp_netif_receive_skb_entry"`
 	TpNetifReceiveSkbListEntry *ebpf.Program `ebpf:"tp_netif_receive_skb_list_entry"`
 	TpNetifRx                  *ebpf.Program `ebpf:"tp_netif_rx"`
+	TpTcpRetransmitSkb         *ebpf.Program `ebpf:"tp_tcp_retransmit_skb"`
+	TpTcpRetransmitSkbNoerr    *ebpf.Program `ebpf:"tp_tcp_retransmit_skb_noerr"`
 }
 
 func (p *DropspotPrograms) Close() error {
@@ -682,6 +791,7 @@ func (p *DropspotPrograms) Close() error {
 		p.NfIpPostrouting,
 		p.NfIpRcv,
 		p.NfL4Rcv,
+		p.RtpTcpRetransmitSkb,
 		p.SelftestParseMac,
 		p.SelftestParseNethdr,
 		p.TpKfreeSkb,
@@ -694,6 +804,8 @@ func (p *DropspotPrograms) Close() error {
 		p.TpNetifReceiveSkbEntry,
 		p.TpNetifReceiveSkbListEntry,
 		p.TpNetifRx,
+		p.TpTcpRetransmitSkb,
+		p.TpTcpRetransmitSkbNoerr,
 	)
 }
 

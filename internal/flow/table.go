@@ -48,6 +48,14 @@ type Overflow struct {
 	// conntrack counted under their own tuple (the way back was not
 	// known: pushed out of the full table, or the entry was remade).
 	NATSplit uint64
+	// TCP loss (TCPLoss): dropped segments with no entry (table refused
+	// them) or whose entry was pushed out before a retransmission or
+	// redelivery could match it; retransmitted or redelivered segments
+	// whose connection entry could not be stored, or was pushed out.
+	TCPDropsUnrecorded uint64
+	TCPDropsEvicted    uint64
+	TCPLossUnrecorded  uint64
+	TCPLossEvicted     uint64
 }
 
 // Snapshot is the state of the maps at one moment.
@@ -55,6 +63,7 @@ type Snapshot struct {
 	Flows    map[Key]*Counts
 	Bridged  map[Key]BridgePorts // flows a Linux bridge forwarded
 	NAT      map[Key]NAT         // translated flows, by their connection's key
+	TCP      map[Key]TCPLoss     // TCP connection directions that retransmitted or received again
 	Drops    []Drop
 	Totals   [stage.Count]StageTotals
 	Overflow Overflow
@@ -68,6 +77,7 @@ type Snapshot struct {
 type Maps struct {
 	Flows, Drops, Totals, Counters *ebpf.Map
 	Bridged, NAT                   *ebpf.Map
+	TCPLoss, TCPDropped            *ebpf.Map // nil: not read (tests of other tables)
 }
 
 // flowBatch is how many flow entries one BPF_MAP_LOOKUP_BATCH call reads:
@@ -89,6 +99,15 @@ func Read(m Maps) (*Snapshot, error) {
 	}
 	if s.NAT, err = readNAT(m.NAT); err != nil {
 		return nil, err
+	}
+	var tcpDropped uint64
+	if m.TCPLoss != nil {
+		if s.TCP, err = readTCPLoss(m.TCPLoss); err != nil {
+			return nil, err
+		}
+		if tcpDropped, err = countEntries(m.TCPDropped); err != nil {
+			return nil, err
+		}
 	}
 
 	var totals []bpf.DropspotStageTotals
@@ -129,14 +148,24 @@ func Read(m Maps) (*Snapshot, error) {
 		DropsOutsideWindow: counters[bpf.DropspotCounterCOUNTER_DROPS_OUTSIDE_WINDOW],
 		NetnsNewsLost:      counters[bpf.DropspotCounterCOUNTER_NETNS_NEWS_LOST],
 		NATSplit:           counters[bpf.DropspotCounterCOUNTER_NAT_SPLIT],
+		TCPDropsUnrecorded: counters[bpf.DropspotCounterCOUNTER_TCP_DROPPED_UNRECORDED],
+		TCPLossUnrecorded:  counters[bpf.DropspotCounterCOUNTER_TCP_LOSS_UNRECORDED],
 	}
-	if made, n := counters[bpf.DropspotCounterCOUNTER_DROP_ENTRIES_CREATED], uint64(len(s.Drops)); made > n {
-		s.Overflow.DropsEvicted = made - n
-	}
-	if n := uint64(len(s.Flows)); s.Overflow.FlowsCreated > n {
-		s.Overflow.FlowsEvicted = s.Overflow.FlowsCreated - n
-	}
+	s.Overflow.TCPDropsEvicted = evicted(counters[bpf.DropspotCounterCOUNTER_TCP_DROPPED_CREATED],
+		counters[bpf.DropspotCounterCOUNTER_TCP_DROPPED_MATCHED]+tcpDropped)
+	s.Overflow.TCPLossEvicted = evicted(counters[bpf.DropspotCounterCOUNTER_TCP_LOSS_CREATED], uint64(len(s.TCP)))
+	s.Overflow.DropsEvicted = evicted(counters[bpf.DropspotCounterCOUNTER_DROP_ENTRIES_CREATED], uint64(len(s.Drops)))
+	s.Overflow.FlowsEvicted = evicted(s.Overflow.FlowsCreated, uint64(len(s.Flows)))
 	return s, nil
+}
+
+// evicted is how many of the entries made are gone without being read
+// or removed on purpose (LRU evictions), if any.
+func evicted(made, accounted uint64) uint64 {
+	if made > accounted {
+		return made - accounted
+	}
+	return 0
 }
 
 // readFlows reads the flow table in batches: one syscall per flowBatch

@@ -26,7 +26,7 @@ func TestArchitectureStageTable(t *testing.T) {
 		}
 		want[name] += "`" + c.Name() + "`"
 	}
-	for _, s := range append(stage.All(), stage.Drops) {
+	for _, s := range append(stage.All(), stage.Drops, stage.TCPRetransmit) {
 		name := s.String()
 		if documented[name] != want[name] {
 			t.Errorf("ARCHITECTURE.md stage %s: hooks column is\n\t%s\nwant\n\t%s", name, documented[name], want[name])

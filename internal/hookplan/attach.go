@@ -50,6 +50,19 @@ func (r *resolver) attach(c Candidate) (_ *attachment, err error) {
 			}
 			a.links = append(a.links, l)
 		}
+	case RawTracepoint:
+		for _, p := range c.Probes {
+			prog, err := r.load(p.Program, "")
+			if err != nil {
+				return nil, err
+			}
+			a.progs = append(a.progs, prog)
+			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: p.Target, Program: prog})
+			if err != nil {
+				return nil, fmt.Errorf("attach raw tracepoint %s: %w", p.Target, err)
+			}
+			a.links = append(a.links, l)
+		}
 	case Fentry:
 		for _, p := range c.Probes {
 			if err := r.attachFentry(a, p); err != nil {

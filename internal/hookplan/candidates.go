@@ -18,8 +18,11 @@ const (
 	Fentry     Kind = "fentry"
 	Kprobe     Kind = "kprobe"
 	Tracepoint Kind = "tp_btf"
-	Netfilter  Kind = "netfilter"
-	CgroupSKB  Kind = "cgroup_skb"
+	// RawTracepoint is a tracepoint without BTF types: arguments are read
+	// with probe reads.
+	RawTracepoint Kind = "raw_tp"
+	Netfilter     Kind = "netfilter"
+	CgroupSKB     Kind = "cgroup_skb"
 )
 
 // Probe is one program attached at one point. A candidate may need several
@@ -162,5 +165,12 @@ func Candidates() []Candidate {
 	// Drops: with the reason (5.17+), else location only.
 	add(Candidate{Stage: stage.Drops, Kind: Tracepoint, Probes: []Probe{{Program: "tp_kfree_skb", Target: "kfree_skb"}}})
 	add(Candidate{Stage: stage.Drops, Kind: Tracepoint, Probes: []Probe{{Program: "tp_kfree_skb_noreason", Target: "kfree_skb(no reason)"}}})
+
+	// TCP retransmissions: with err (6.18+: failed attempts too, counted
+	// when TcpRetransSegs counts them), else successful ones only; the
+	// raw tracepoint where tp_btf cannot attach.
+	add(Candidate{Stage: stage.TCPRetransmit, Kind: Tracepoint, Probes: []Probe{{Program: "tp_tcp_retransmit_skb", Target: "tcp_retransmit_skb"}}})
+	add(Candidate{Stage: stage.TCPRetransmit, Kind: Tracepoint, Probes: []Probe{{Program: "tp_tcp_retransmit_skb_noerr", Target: "tcp_retransmit_skb(no err)"}}})
+	add(Candidate{Stage: stage.TCPRetransmit, Kind: RawTracepoint, Probes: []Probe{{Program: "rtp_tcp_retransmit_skb", Target: "tcp_retransmit_skb"}}})
 	return all
 }

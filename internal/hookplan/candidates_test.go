@@ -31,7 +31,7 @@ func TestCandidatesMatchObject(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range append(stage.All(), stage.Drops) {
+	for _, s := range append(stage.All(), stage.Drops, stage.TCPRetransmit) {
 		if !covered[s] {
 			t.Errorf("stage %v has no candidate", s)
 		}
@@ -63,5 +63,5 @@ func programs(cands []Candidate) map[string]bool {
 // progType is the program type a kind loads as, for sanity checks.
 var progType = map[Kind]ebpf.ProgramType{
 	Fentry: ebpf.Tracing, Tracepoint: ebpf.Tracing, Kprobe: ebpf.Kprobe,
-	Netfilter: ebpf.Netfilter, CgroupSKB: ebpf.CGroupSKB,
+	Netfilter: ebpf.Netfilter, CgroupSKB: ebpf.CGroupSKB, RawTracepoint: ebpf.RawTracepoint,
 }

@@ -29,6 +29,11 @@ const (
 // plan and where drops seen before any hooked stage are put.
 const Drops = Count
 
+// TCPRetransmit is not a stage either: the place in the hook plan of the
+// hook that sees TCP retransmissions (matched to drops, see
+// bpf/lib/tcp_loss.h).
+const TCPRetransmit = Count + 1
+
 var names = [Count]string{
 	RxDriver:      "rx.driver",
 	RxCore:        "rx.core",
@@ -61,8 +66,11 @@ var meanings = [Count]string{
 
 // String returns the stage's interface name, such as "ip.local_in".
 func (s Stage) String() string {
-	if s == Drops {
+	switch s {
+	case Drops:
 		return "drops"
+	case TCPRetransmit:
+		return "tcp.retransmit"
 	}
 	if s < 0 || s >= Count {
 		return fmt.Sprintf("stage(%d)", int(s))

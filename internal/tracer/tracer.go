@@ -78,6 +78,8 @@ func Start(cfg Config) (*Tracer, error) {
 	// Four entries per translated connection, two flows: half as many
 	// translated connections as the flow table holds connections.
 	spec.Maps[bpf.DropspotMapNatTuples].MaxEntries = uint32(cfg.MaxFlows)
+	spec.Maps[bpf.DropspotMapTcpLoss].MaxEntries = uint32(cfg.MaxFlows)
+	spec.Maps[bpf.DropspotMapTcpFirstSent].MaxEntries = uint32(cfg.MaxFlows)
 	bpfCfg := cfg.Filter.Config()
 	bpfCfg.EventsRate = cfg.EventsRate
 	if cfg.EventsStack {
@@ -142,12 +144,14 @@ func (t *Tracer) Snapshot() (*flow.Snapshot, error) {
 		return nil, err
 	}
 	s, err := flow.Read(flow.Maps{
-		Flows:    t.maps.Maps[bpf.DropspotMapFlows],
-		Drops:    t.maps.Maps[bpf.DropspotMapDrops],
-		Totals:   t.maps.Maps[bpf.DropspotMapTotals],
-		Counters: t.maps.Maps[bpf.DropspotMapCounters],
-		Bridged:  t.maps.Maps[bpf.DropspotMapBridged],
-		NAT:      t.maps.Maps[bpf.DropspotMapNatTuples],
+		Flows:      t.maps.Maps[bpf.DropspotMapFlows],
+		Drops:      t.maps.Maps[bpf.DropspotMapDrops],
+		Totals:     t.maps.Maps[bpf.DropspotMapTotals],
+		Counters:   t.maps.Maps[bpf.DropspotMapCounters],
+		Bridged:    t.maps.Maps[bpf.DropspotMapBridged],
+		NAT:        t.maps.Maps[bpf.DropspotMapNatTuples],
+		TCPLoss:    t.maps.Maps[bpf.DropspotMapTcpLoss],
+		TCPDropped: t.maps.Maps[bpf.DropspotMapTcpDropped],
 	})
 	if err != nil {
 		return nil, err

@@ -35,7 +35,7 @@ func start(t *testing.T, cfg Config) *Tracer {
 			t.Fatalf("stage %v hooked by %s, not chosen (%v)", h.Stage, h.Name, tr.Plan.Chosen)
 		}
 	}
-	for _, s := range stage.All() {
+	for _, s := range append(stage.All(), stage.Drops, stage.TCPRetransmit) {
 		if tr.Plan.Hooked(s) || !tr.Plan.Chosen.Has(s) {
 			continue
 		}

@@ -1,0 +1,139 @@
+package tracer
+
+import (
+	"context"
+	"testing"
+
+	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/stage"
+	"github.com/dropspot/dropspot/internal/testnet"
+)
+
+// tcpLossBytes is each transfer's size: with every tcpLossEvery-th data
+// segment dropped, some 50 drops a transfer (1448-byte segments).
+const (
+	tcpLossBytes = 3 << 20
+	tcpLossEvery = 40
+)
+
+// TCP retransmissions matched to this host's drops, against ground truth:
+// the client namespace's TcpRetransSegs and the nft rule's counter, with
+// every offload off so that the rule counts segments. Client A, router
+// R, server B (testnet.Chain).
+func TestTCPLoss(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	testnet.RequireTool(t, "nft")
+	cases := []struct {
+		name string
+		node testnet.Node
+		hook string
+		// scoped: dropspot observes the client namespace only.
+		scoped bool
+	}{
+		{"router", testnet.NodeR, "forward", false},
+		{"server-input", testnet.NodeB, "input", false},
+		{"router-outside-scope", testnet.NodeR, "forward", true},
+		{"client-output", testnet.NodeA, "output", false},
+	}
+	for _, tc := range cases {
+		for _, v6 := range []bool{false, true} {
+			t.Run(tc.name+"/"+family(v6), func(t *testing.T) {
+				c := newQuietChain(t)
+				dst := c.B4
+				if v6 {
+					dst = c.B6
+				}
+				rule, err := testnet.NewNftDrop(c.Name(tc.node), tc.hook, dst, tcpLossEvery)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { closeFault(t, rule) })
+				cfg := Config{}
+				if tc.scoped {
+					cfg.Filter.Netns = c.InodeA
+				}
+				tr := start(t, cfg)
+				before, err := c.Nstat(testnet.NodeA)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, err := c.TCP(tcpLossBytes, v6)
+				if err != nil {
+					t.Fatal(err)
+				}
+				after, err := c.Nstat(testnet.NodeA)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tr.Drain(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				snap := snapshot(t, tr)
+				retrans := delta(before, after, "Tcp.RetransSegs")
+				ruleDrops := dropped(t, rule)
+				if ruleDrops == 0 {
+					t.Fatal("the rule dropped nothing: no loss to match")
+				}
+				sender := snap.TCP[key(f, c.InodeA, false)]
+				t.Logf("%s: TcpRetransSegs +%d, rule dropped %d; dropspot: %+v", f, retrans, ruleDrops, sender)
+				expectTruth(t, "retransmitted = TcpRetransSegs", sender.Retransmitted, retrans)
+				expectTruth(t, "dropped_here + beyond + unknown = retransmitted",
+					sender.DroppedHere+sender.Beyond+sender.Unknown, sender.Retransmitted)
+				expectTruth(t, "unknown (every copy was sent inside the window)", sender.Unknown, 0)
+				switch {
+				case tc.scoped:
+					expectTruth(t, "beyond (the router is outside the scope)", sender.Beyond, retrans)
+				case tc.hook == "output":
+					// TCP sends what its own output refused again as new
+					// data: these drops explain no retransmission.
+					expectTruth(t, "dropped_here after drops in the client's own output", sender.DroppedHere, 0)
+					// Shown as drops all the same: the rule counts skbs,
+					// dropspot their segments.
+					if got := dropTotal(snap, key(f, c.InodeA, false)); got < ruleDrops {
+						t.Errorf("drops shown in the client namespace: %d, want at least the rule's %d", got, ruleDrops)
+					}
+				default:
+					expectTruth(t, "dropped_here = the rule's counter", sender.DroppedHere, ruleDrops)
+					expectDropPlace(t, sender.DropAt, c.inode(tc.node), tc.hook)
+					receiver := snap.TCP[key(f, c.InodeB, false)]
+					expectTruth(t, "redelivered_after_drop_here on the server = the rule's counter",
+						receiver.Redelivered, ruleDrops)
+				}
+			})
+		}
+	}
+}
+
+// expectDropPlace checks where the drops a retransmission followed were.
+func expectDropPlace(t *testing.T, at *flow.Drop, netns uint32, hook string) {
+	t.Helper()
+	if at == nil {
+		t.Error("no place of the drops here")
+		return
+	}
+	want := map[string]stage.Stage{"forward": stage.IPForward, "input": stage.IPLocalIn}[hook]
+	if at.Flow.Netns != netns || !at.HasStage || at.Stage != want {
+		t.Errorf("drops here at netns %d stage %v (known: %v), want netns %d after %v", at.Flow.Netns, at.Stage,
+			at.HasStage, netns, want)
+	}
+}
+
+// newQuietChain is a Chain with TSO, GSO and GRO off on every device.
+func newQuietChain(t *testing.T) *chainNodes {
+	c := testnet.NewChain(t)
+	for _, d := range []struct {
+		node testnet.Node
+		dev  string
+	}{{testnet.NodeA, c.IfA}, {testnet.NodeR, c.IfRA}, {testnet.NodeR, c.IfRB}, {testnet.NodeB, c.IfB}} {
+		if err := c.Do(d.node, func() error { return testnet.SetOffloads(d.dev, false) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &chainNodes{c}
+}
+
+type chainNodes struct{ *testnet.Chain }
+
+func (c *chainNodes) inode(n testnet.Node) uint32 {
+	return [...]uint32{testnet.NodeA: c.InodeA, testnet.NodeR: c.InodeR, testnet.NodeB: c.InodeB}[n]
+}
