@@ -42,6 +42,9 @@ var (
 	hookInfo       = desc("hook_info", "The hook each stage uses on this kernel (1 per hooked stage).", "stage", "hook")
 	netnsHooked    = desc("netns_hooked", "Network namespaces the per-namespace (netfilter) hooks cover.")
 	scrapeDuration = desc("scrape_duration_seconds", "Time to read the maps for the last scrape.")
+	tcpRetrans     = desc("tcp_retransmitted_segments_total", "TCP segments retransmitted by senders in a namespace, by verdict: dropped_here (the previous copy was dropped on this host), beyond (it left the sender and no drop here explains it), unknown (not seen).", "netns", "netns_name", "verdict")
+	tcpRedelivered = desc("tcp_redelivered_segments_total", "TCP segments received in a namespace again after this host dropped an earlier copy.", "netns", "netns_name")
+	flowTCPRetrans = desc("flow_tcp_retransmitted_segments_total", "Retransmitted TCP segments by verdict of the top-K flow directions by retransmissions.", append(flowLabels, "verdict")...)
 )
 
 // Source is what the collector reads: a loaded tracer, or a fake in tests.
@@ -91,7 +94,8 @@ func NewCollector(src Source, opts Options) *Collector {
 // Describe sends every descriptor the collector may emit.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{stagePackets, stageBytes, stageSkipped, netnsPackets, drops, ifaceDrops, unparsedDrops,
-		flowPackets, flowLost, flows, flowsCreated, flowsEvicted, overflow, hookInfo, netnsHooked, scrapeDuration} {
+		flowPackets, flowLost, flows, flowsCreated, flowsEvicted, overflow, hookInfo, netnsHooked, scrapeDuration,
+		tcpRetrans, tcpRedelivered, flowTCPRetrans} {
 		ch <- d
 	}
 }
@@ -161,9 +165,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	perNs := map[nsStage]uint64{}
 	perDrop := map[nsDrop]uint64{}
 	perIf := map[ifDrop]uint64{}
+	perTCP := map[uint32]report.TCP{}
 	for _, f := range r.Flows {
 		for s, n := range f.StagePackets() {
 			perNs[nsStage{f.Netns, s}] += n
+		}
+		if f.TCP != nil {
+			perTCP[f.Netns] = addTCP(perTCP[f.Netns], f.TCP)
 		}
 		for _, d := range f.Drops {
 			perDrop[nsDrop{f.Netns, d.Stage, d.Reason}] += d.Count
@@ -181,6 +189,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range perDrop {
 		id, name := nsLabel(k.ns)
 		counter(drops, n, id, name, k.stage, k.reason)
+	}
+	for ns, t := range perTCP {
+		id, name := nsLabel(ns)
+		for verdict, n := range tcpVerdicts(&t) {
+			counter(tcpRetrans, n, id, name, verdict)
+		}
+		counter(tcpRedelivered, t.RedeliveredAfterDropHere, id, name)
 	}
 	unparsed := map[[2]string]uint64{}
 	for _, u := range r.Overflow.UnparsedDrops {
@@ -200,10 +215,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		"events_lost": o.EventsLost, "events_throttled": o.EventsThrottled,
 		"in_flight_at_start": o.InFlightAtStart, "netns_unhooked": o.NetnsUnhooked, "nat_split": o.NATSplit,
 		"drops_outside_window": o.DropsOutsideWindow, "netns_news_lost": o.NetnsNewsLost,
+		"tcp_drops_unrecorded": o.TCPDropsUnrecorded, "tcp_drops_evicted": o.TCPDropsEvicted,
+		"tcp_loss_unrecorded": o.TCPLossUnrecorded, "tcp_loss_evicted": o.TCPLossEvicted,
 	} {
 		counter(overflow, v, kind)
 	}
 	c.collectTopFlows(ch, r)
+	c.collectTopTCPFlows(ch, r)
 }
 
 func (c *Collector) ifname(ns, ifindex uint32) string {
@@ -216,18 +234,23 @@ func (c *Collector) ifname(ns, ifindex uint32) string {
 	return fmt.Sprintf("if%d", ifindex)
 }
 
+// flowLabelValues are a flow direction's values of flowLabels.
+func flowLabelValues(f *report.Flow) []string {
+	return []string{f.Proto, f.Src, strconv.Itoa(int(f.Sport)), f.Dst, strconv.Itoa(int(f.Dport)),
+		strconv.FormatUint(uint64(f.Netns), 10)}
+}
+
 // collectTopFlows emits per-flow series for the K flow directions with the
 // most loss (the report is sorted that way); flows without loss are not
 // exported, so a healthy host exports none.
 func (c *Collector) collectTopFlows(ch chan<- prometheus.Metric, r *report.Report) {
 	n := 0
-	for _, f := range r.Flows {
+	for i, f := range r.Flows {
 		if n >= c.opts.TopFlows || f.Lost == nil {
 			break
 		}
 		n++
-		labels := []string{f.Proto, f.Src, strconv.Itoa(int(f.Sport)), f.Dst, strconv.Itoa(int(f.Dport)),
-			strconv.FormatUint(uint64(f.Netns), 10)}
+		labels := flowLabelValues(&r.Flows[i])
 		for s, n := range f.StagePackets() {
 			ch <- prometheus.MustNewConstMetric(flowPackets, prometheus.CounterValue, float64(n), append(labels, s)...)
 		}
@@ -250,5 +273,7 @@ func SeriesBound(namespaces, interfaces, reasons, topFlows int) int {
 		interfaces*reasons + // drops per device
 		2*reasons + // unparsed drops
 		topFlows*(stages+1) + // per-flow
-		3 + 6 + 2 // flows, created, evicted, overflow kinds, netns_hooked, scrape duration
+		namespaces*(len(verdicts)+1) + // TCP retransmissions by verdict, redeliveries
+		topFlows*len(verdicts) + // per-flow TCP retransmissions
+		3 + 10 + 2 // flows, created, evicted, overflow kinds, netns_hooked, scrape duration
 }

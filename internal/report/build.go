@@ -38,6 +38,10 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 	r.Overflow.DropsOutsideWindow = o.DropsOutsideWindow
 	r.Overflow.NetnsNewsLost = o.NetnsNewsLost
 	r.Overflow.NATSplit = o.NATSplit
+	r.Overflow.TCPDropsUnrecorded = o.TCPDropsUnrecorded
+	r.Overflow.TCPDropsEvicted = o.TCPDropsEvicted
+	r.Overflow.TCPLossUnrecorded = o.TCPLossUnrecorded
+	r.Overflow.TCPLossEvicted = o.TCPLossEvicted
 	r.Overflow.UnparsedDrops = []UnparsedDrop{}
 
 	flowDrops := map[flow.Key][]Drop{}
@@ -56,7 +60,8 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 		flowDrops[d.Flow] = append(flowDrops[d.Flow], named)
 	}
 	r.FlowTableEntries = len(snap.Flows)
-	r.Flows = buildFlows(snap.Flows, flowDrops, names.bridges(snap.Bridged), hooked, snap.InFlight, snap.Later)
+	r.Flows = buildFlows(snap.Flows, flowDrops, names.bridges(snap.Bridged), names.tcpLosses(snap.TCP), hooked,
+		snap.InFlight, snap.Later)
 	setNAT(r.Flows, snap.NAT)
 	for i := range r.Flows {
 		r.Overflow.InFlight += r.Flows[i].InFlight

@@ -21,7 +21,7 @@ type flowSet struct {
 // direction in the table, and one per direction known only from its drops
 // (dropped before any stage, or evicted). The snapshot is not changed.
 func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, bridges map[flow.Key]*Bridge,
-	hooked stageSet, inFlight flow.InFlight, later map[flow.Key]*flow.Counts) []Flow {
+	tcp map[flow.Key]*TCP, hooked stageSet, inFlight flow.InFlight, later map[flow.Key]*flow.Counts) []Flow {
 	s := &flowSet{flows: make([]Flow, 0, len(table)+len(dropped))}
 	for k, c := range table {
 		s.flows = append(s.flows, Flow{key: k, counts: c, moving: movement{transit: inFlight[k], later: later[k]}})
@@ -31,7 +31,12 @@ func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, br
 			s.flows = append(s.flows, Flow{key: k, counts: &flow.Counts{}})
 		}
 	}
-	s.complete(dropped, bridges, hooked)
+	for k := range tcp {
+		if _, ok := table[k]; !ok && dropped[k] == nil {
+			s.flows = append(s.flows, Flow{key: k, counts: &flow.Counts{}})
+		}
+	}
+	s.complete(dropped, bridges, tcp, hooked)
 	// Pairing directions and sorting only read the flows: they run at once.
 	var partner []int32
 	var wg sync.WaitGroup
@@ -45,7 +50,8 @@ func buildFlows(table map[flow.Key]*flow.Counts, dropped map[flow.Key][]Drop, br
 
 // complete fills in every flow from its key, counts and drops, and ranks
 // it. Flows are independent of each other: each CPU takes a part.
-func (s *flowSet) complete(dropped map[flow.Key][]Drop, bridges map[flow.Key]*Bridge, hooked stageSet) {
+func (s *flowSet) complete(dropped map[flow.Key][]Drop, bridges map[flow.Key]*Bridge, tcp map[flow.Key]*TCP,
+	hooked stageSet) {
 	s.ranks = make([]rank, len(s.flows))
 	s.conns = make([]connHash, len(s.flows))
 	paths, seed := newPaths(hooked), maphash.MakeSeed()
@@ -54,6 +60,7 @@ func (s *flowSet) complete(dropped map[flow.Key][]Drop, bridges map[flow.Key]*Br
 		for i := lo; i < hi; i++ {
 			f := &s.flows[i]
 			f.fill(hooked, paths, names, mergeDrops(dropped[f.key]), bridges[f.key])
+			f.TCP = tcp[f.key]
 			s.ranks[i] = newRank(f, i)
 			s.conns[i] = connHash{maphash.Comparable(seed, f.key.Conn()), int32(i)}
 		}

@@ -121,6 +121,13 @@ func (f *Flow) appendJSON(b []byte) ([]byte, error) {
 		b = append(b, `,"in_flight":`...)
 		b = strconv.AppendUint(b, f.InFlight, 10)
 	}
+	if f.TCP != nil {
+		// Few flows have one: encoding/json is fast enough.
+		var err error
+		if b, err = appendMarshal(append(b, `,"tcp":`...), f.TCP); err != nil {
+			return nil, err
+		}
+	}
 	return append(b, '}'), nil
 }
 

@@ -68,6 +68,10 @@ type Flow struct {
 	// InFlight is packets on their way between two stages when the counts
 	// were read: left out of Losses.
 	InFlight uint64 `json:"in_flight,omitempty"`
+	// TCP is set on TCP flow directions that retransmitted (the sender's
+	// record) or received segments again after a drop here (the
+	// receiver's).
+	TCP *TCP `json:"tcp,omitempty"`
 
 	key    flow.Key
 	counts *flow.Counts
@@ -150,6 +154,13 @@ type Overflow struct {
 	// NATSplit is packets of a translated connection that stages before
 	// conntrack counted under their translated tuple (ARCHITECTURE.md).
 	NATSplit uint64 `json:"nat_split"`
+	// TCP loss (Flow.TCP): dropped segments with no entry to match a
+	// retransmission to (table refused, or pushed out first), and
+	// retransmitted or redelivered segments in no flow's tcp object.
+	TCPDropsUnrecorded uint64 `json:"tcp_drops_unrecorded"`
+	TCPDropsEvicted    uint64 `json:"tcp_drops_evicted"`
+	TCPLossUnrecorded  uint64 `json:"tcp_loss_unrecorded"`
+	TCPLossEvicted     uint64 `json:"tcp_loss_evicted"`
 	// UnparsedDrops are drops of packets that are in no flow.
 	UnparsedDrops []UnparsedDrop `json:"unparsed_drops"`
 }

@@ -32,9 +32,11 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	}
 	o := r.Overflow
 	fmt.Fprintf(bw, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d drops_unrecorded=%d drops_evicted=%d events_lost=%d events_throttled=%d"+
-		" in_flight=%d in_flight_at_start=%d netns_unhooked=%d drops_outside_window=%d netns_news_lost=%d nat_split=%d\n",
+		" in_flight=%d in_flight_at_start=%d netns_unhooked=%d drops_outside_window=%d netns_news_lost=%d nat_split=%d"+
+		" tcp_drops_unrecorded=%d tcp_drops_evicted=%d tcp_loss_unrecorded=%d tcp_loss_evicted=%d\n",
 		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched, o.DropsUnrecorded, o.DropsEvicted, o.EventsLost, o.EventsThrottled,
-		o.InFlight, o.InFlightAtStart, o.NetnsUnhooked, o.DropsOutsideWindow, o.NetnsNewsLost, o.NATSplit)
+		o.InFlight, o.InFlightAtStart, o.NetnsUnhooked, o.DropsOutsideWindow, o.NetnsNewsLost, o.NATSplit,
+		o.TCPDropsUnrecorded, o.TCPDropsEvicted, o.TCPLossUnrecorded, o.TCPLossEvicted)
 	for _, u := range o.UnparsedDrops {
 		bw.Write(appendUnparsedText(bw.AvailableBuffer(), u))
 	}
@@ -122,6 +124,9 @@ func appendFlowBody(b []byte, f *Flow, any anyPort) []byte {
 	for _, d := range f.Benign {
 		b = appendDropText(b, d, "○ benign")
 	}
+	if f.TCP != nil {
+		b = appendTCPText(b, f.TCP)
+	}
 	return b
 }
 
@@ -138,9 +143,9 @@ func (f *Flow) counted() bool {
 }
 
 // empty tells whether the flow has nothing to show: no packet at any
-// stage of its path, no drop, no benign free.
+// stage of its path, no drop, no benign free, no TCP loss.
 func (f *Flow) empty() bool {
-	return !f.counted() && len(f.Drops) == 0 && len(f.Benign) == 0
+	return !f.counted() && len(f.Drops) == 0 && len(f.Benign) == 0 && f.TCP == nil
 }
 
 // anyPort says which ports of a group of flows vary: shown as "*".
