@@ -16,16 +16,21 @@ import (
 // own ground truth (this kernel has no netem). Its counter counts skbs:
 // turn segmentation offloads off (SetOffloads) for it to count segments.
 type NftDrop struct {
-	netns, table string
+	in    func(func() error) error // runs fn in the rule's namespace
+	where string
+	table string
 }
 
 // NewNftDrop adds the rule at hook ("input", "forward", "output") in the
-// named namespace (under /run/netns). It needs the nft binary.
-func NewNftDrop(netns, hook string, dst netip.Addr, k int) (*NftDrop, error) {
+// namespace that in runs functions in (Chain.Do), where names it in
+// errors. It needs the nft binary, which runs in the namespace of the
+// thread that starts it: no `ip netns exec` (the kernel matrix's guest
+// has no iproute2).
+func NewNftDrop(in func(func() error) error, where, hook string, dst netip.Addr, k int) (*NftDrop, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("testnet: nft drop every %d-th segment: want k >= 1", k)
 	}
-	d := &NftDrop{netns: netns, table: fmt.Sprintf("dropspot_test_%06x", rand.Uint32()&0xffffff)}
+	d := &NftDrop{in: in, where: where, table: fmt.Sprintf("dropspot_test_%06x", rand.Uint32()&0xffffff)}
 	family := "ip"
 	if dst.Is6() {
 		family = "ip6"
@@ -33,7 +38,7 @@ func NewNftDrop(netns, hook string, dst netip.Addr, k int) (*NftDrop, error) {
 	rules := fmt.Sprintf(`table inet %s {
 	chain c {
 		type filter hook %s priority 0; policy accept;
-		meta l4proto tcp %s daddr %s meta length > 100 numgen inc mod %d 0 counter drop
+		meta l4proto 6 %s daddr %s meta length > 100 numgen inc mod %d 0 counter drop
 	}
 }
 `, d.table, hook, family, dst, k)
@@ -65,11 +70,16 @@ func (d *NftDrop) Close() error {
 }
 
 func (d *NftDrop) nft(stdin string, args ...string) ([]byte, error) {
-	cmd := exec.Command("ip", append([]string{"netns", "exec", d.netns, "nft"}, args...)...)
-	cmd.Stdin = bytes.NewBufferString(stdin)
-	out, err := cmd.CombinedOutput()
+	var out []byte
+	err := d.in(func() error {
+		cmd := exec.Command("nft", args...)
+		cmd.Stdin = bytes.NewBufferString(stdin)
+		var err error
+		out, err = cmd.CombinedOutput()
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("testnet: nft %v in %s: %w: %s", args, d.netns, err, out)
+		return nil, fmt.Errorf("testnet: nft %v in %s: %w: %s", args, d.where, err, out)
 	}
 	return out, nil
 }

@@ -43,7 +43,8 @@ func TestTCPLoss(t *testing.T) {
 				if v6 {
 					dst = c.B6
 				}
-				rule, err := testnet.NewNftDrop(c.Name(tc.node), tc.hook, dst, tcpLossEvery)
+				rule, err := testnet.NewNftDrop(func(fn func() error) error { return c.Do(tc.node, fn) }, c.Name(tc.node),
+					tc.hook, dst, tcpLossEvery)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -47,9 +47,9 @@ pkgs=${DROPSPOT_KERNEL_PKGS:-./internal/tracer}
 # host autoloads (the guest has no modprobe; see modprobe.sh); bridge and
 # br_netfilter for the bridged tests.
 modules=${DROPSPOT_KERNEL_MODULES:-veth nfnetlink xfrm_user sch_tbf bridge br_netfilter \
-nf_conntrack nf_nat nf_tables nft_chain_nat nft_nat nft_masq nft_redir nf_conntrack_netlink nft_compat xt_nat xt_tcpudp}
+nf_conntrack nf_nat nf_tables nft_numgen nft_chain_nat nft_nat nft_masq nft_redir nf_conntrack_netlink nft_compat xt_nat xt_tcpudp}
 # nf_tables and the nat modules above, and these programs, are what the NAT
-# tests (TestNAT*) configure namespaces with: nft, iptables/ip6tables
+# tests (TestNAT*; nft_numgen: TestTCPLoss) configure namespaces with: nft, iptables/ip6tables
 # (xtables-nft-multi) and conntrack. Conntrack is loaded at boot, before
 # dropspot starts: its BTF (module BTF, 5.11+) is how the programs read
 # conntrack entries.
