@@ -33,7 +33,13 @@ struct fault_cfg {
 	__u16 port;  /* destination port, host order */
 	__u8 protos; /* enum fault_proto bits */
 	__u8 pad;
+	/* Netfilter only: drop every every-th matching packet that is longer
+	 * than DATA_LEN (a TCP segment with data, not a bare ACK), like nft's
+	 * `numgen inc mod every 0`; 0 drops every matching packet. */
+	__u32 every;
 };
+
+#define DATA_LEN 100
 
 volatile const struct fault_cfg cfg = {};
 
@@ -64,6 +70,28 @@ static __always_inline void count(__u32 segs)
 
 	if (n)
 		__sync_fetch_and_add(n, segs ? segs : 1);
+}
+
+/* Matching data packets seen, for cfg.every. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} seen SEC(".maps");
+
+/* nth_data says whether this matching packet is one cfg.every picks. */
+static __always_inline bool nth_data(struct sk_buff *skb)
+{
+	__u32 zero = 0;
+	__u64 *n;
+
+	if (!cfg.every)
+		return true;
+	if (BPF_CORE_READ(skb, len) <= DATA_LEN)
+		return false;
+	n = bpf_map_lookup_elem(&seen, &zero);
+	return n && __sync_fetch_and_add(n, 1) % cfg.every == 0;
 }
 
 /* Netfilter (BPF link, any hook): the skb's network header is set, the
@@ -111,7 +139,7 @@ int fault_nf_drop(struct bpf_nf_ctx *ctx)
 	struct sk_buff *skb = ctx->skb;
 	struct skb_shared_info *shinfo;
 
-	if (!nf_match(skb))
+	if (!nf_match(skb) || !nth_data(skb))
 		return NF_ACCEPT;
 	/* skb_shinfo(skb): the shared info sits at head + end. */
 	shinfo = (void *)(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, end));

@@ -18,6 +18,7 @@ type FaultsFaultCfg struct {
 	Port   uint16
 	Protos uint8
 	Pad    uint8
+	Every  uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -25,6 +26,7 @@ type FaultsFaultCfg struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	FaultsMapDropped       = "dropped"
+	FaultsMapSeen          = "seen"
 	FaultsProgFaultNfDrop  = "fault_nf_drop"
 	FaultsProgFaultTcDrop  = "fault_tc_drop"
 	FaultsProgFaultXdpDrop = "fault_xdp_drop"
@@ -83,6 +85,7 @@ type FaultsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type FaultsMapSpecs struct {
 	Dropped *ebpf.MapSpec `ebpf:"dropped"`
+	Seen    *ebpf.MapSpec `ebpf:"seen"`
 }
 
 // FaultsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -113,11 +116,13 @@ func (o *FaultsObjects) Close() error {
 // It can be passed to LoadFaultsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type FaultsMaps struct {
 	Dropped *ebpf.Map `ebpf:"dropped"`
+	Seen    *ebpf.Map `ebpf:"seen"`
 }
 
 func (m *FaultsMaps) Close() error {
 	return _FaultsClose(
 		m.Dropped,
+		m.Seen,
 	)
 }
 

@@ -135,8 +135,12 @@ func Run(ctx context.Context, w io.Writer, names report.Namer, log *slog.Logger)
 		}
 		fmt.Fprintf(w, "%s %-48s %-33s %5d   %5d (expected)\n", mark, h.name, "lost", lost, 0)
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d checks did not match their ground truth", failed, len(scenario)+len(healthyTraffic))
+	tcpFailed, err := runTCPLoss(ctx, w, names, log)
+	if err != nil {
+		return fmt.Errorf("tcp loss: %w", err)
+	}
+	if failed += tcpFailed; failed > 0 {
+		return fmt.Errorf("%d checks did not match their ground truth", failed)
 	}
 	return nil
 }

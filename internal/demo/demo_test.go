@@ -23,8 +23,14 @@ func TestDemoFindsEveryFault(t *testing.T) {
 	if err := Run(context.Background(), &out, names, nil); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	if n := strings.Count(out.String(), "\n✓ "); n != len(scenario)+len(healthyTraffic) {
-		t.Errorf("%d checks passed, want %d:\n%s", n, len(scenario)+len(healthyTraffic), out.String())
+	// The TCP loss cases: 3 checks with the router observed, 2 without.
+	if n, want := strings.Count(out.String(), "\n✓ "), len(scenario)+len(healthyTraffic)+5; n != want {
+		t.Errorf("%d checks passed, want %d:\n%s", n, want, out.String())
+	}
+	for _, verdict := range []string{"after drops on this host (netns ", "0 after drops on this host, "} {
+		if !strings.Contains(out.String(), verdict) {
+			t.Errorf("no TCP verdict %q:\n%s", verdict, out.String())
+		}
 	}
 	checkShown(t, out.String())
 }

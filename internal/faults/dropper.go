@@ -46,8 +46,9 @@ type dropper struct {
 }
 
 // loadDropper loads program prog of bpf/faults set to drop protos packets
-// to port. Only that program is loaded: the others need not verify.
-func loadDropper(prog string, protos Proto, port uint16) (*dropper, error) {
+// to port (every every-th data packet of them, for the netfilter program;
+// 0: all). Only that program is loaded: the others need not verify.
+func loadDropper(prog string, protos Proto, port uint16, every uint32) (*dropper, error) {
 	if protos == 0 || protos&^allProtos != 0 {
 		return nil, fmt.Errorf("protocols %v: want udp, tcp or both", protos)
 	}
@@ -61,7 +62,7 @@ func loadDropper(prog string, protos Proto, port uint16) (*dropper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read fault BPF object: %w", err)
 	}
-	if err := spec.Variables[bpf.FaultsVarCfg].Set(bpf.FaultsFaultCfg{Port: port, Protos: uint8(protos)}); err != nil {
+	if err := spec.Variables[bpf.FaultsVarCfg].Set(bpf.FaultsFaultCfg{Port: port, Protos: uint8(protos), Every: every}); err != nil {
 		return nil, fmt.Errorf("configure %s: %w", prog, err)
 	}
 	for name := range spec.Programs {

@@ -28,17 +28,24 @@ type PortFirewall struct {
 // It fails with EBUSY if another BPF link holds priority 0 of LOCAL_IN
 // there (one link per hook and priority).
 func DropPort(ns Netns, protos Proto, port uint16) (*PortFirewall, error) {
-	return dropAt(ns, link.NetfilterInetLocalIn, protos, port)
+	return dropAt(ns, link.NetfilterInetLocalIn, protos, port, 0)
 }
 
 // DropForwardedPort is DropPort in the FORWARD hook: a firewall denying
 // the port to the hosts behind ns, routed or, with br_netfilter, bridged.
 func DropForwardedPort(ns Netns, protos Proto, port uint16) (*PortFirewall, error) {
-	return dropAt(ns, link.NetfilterInetForward, protos, port)
+	return dropAt(ns, link.NetfilterInetForward, protos, port, 0)
 }
 
-func dropAt(ns Netns, hook link.NetfilterInetHook, protos Proto, port uint16) (*PortFirewall, error) {
-	d, err := loadDropper(bpf.FaultsProgFaultNfDrop, protos, port)
+// DropForwardedEvery is DropForwardedPort for every every-th data packet
+// only (longer than 100 bytes: TCP segments with data, not bare ACKs), as
+// nft's `numgen inc mod every 0` would: loss TCP recovers from.
+func DropForwardedEvery(ns Netns, protos Proto, port uint16, every uint32) (*PortFirewall, error) {
+	return dropAt(ns, link.NetfilterInetForward, protos, port, every)
+}
+
+func dropAt(ns Netns, hook link.NetfilterInetHook, protos Proto, port uint16, every uint32) (*PortFirewall, error) {
+	d, err := loadDropper(bpf.FaultsProgFaultNfDrop, protos, port, every)
 	if err != nil {
 		return nil, fmt.Errorf("faults: firewall for %v port %d: %w", protos, port, err)
 	}

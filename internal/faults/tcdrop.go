@@ -25,7 +25,7 @@ type IngressDrop struct {
 // so other tc programs on the interface keep working; packets the filter
 // does not drop go on to them.
 func DropIngress(ns Netns, ifname string, protos Proto, port uint16) (*IngressDrop, error) {
-	d, err := loadDropper(bpf.FaultsProgFaultTcDrop, protos, port)
+	d, err := loadDropper(bpf.FaultsProgFaultTcDrop, protos, port, 0)
 	if err != nil {
 		return nil, fmt.Errorf("faults: tc drop for %v port %d: %w", protos, port, err)
 	}

@@ -22,7 +22,7 @@ type XDPDrop struct {
 // DropXDP attaches the program to ifname in ns, in the driver's native
 // mode where it has one, else generic.
 func DropXDP(ns Netns, ifname string, protos Proto, port uint16) (*XDPDrop, error) {
-	d, err := loadDropper(bpf.FaultsProgFaultXdpDrop, protos, port)
+	d, err := loadDropper(bpf.FaultsProgFaultXdpDrop, protos, port, 0)
 	if err != nil {
 		return nil, fmt.Errorf("faults: xdp drop for %v port %d: %w", protos, port, err)
 	}

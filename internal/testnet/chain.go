@@ -84,6 +84,33 @@ func NewChain(t T) *Chain {
 	return c
 }
 
+// CreateChain makes a Chain outside tests (dropspot demo); the caller
+// must Close it, also on error paths and interrupts.
+func CreateChain() (*Chain, error) {
+	c := newChainConfig()
+	if err := c.setup(); err != nil {
+		return nil, errors.Join(fmt.Errorf("testnet: create chain %s/%s/%s: %w", c.NameA, c.NameR, c.NameB, err), c.close())
+	}
+	return c, nil
+}
+
+// Close deletes the namespaces (and with them the veths).
+func (c *Chain) Close() error { return c.close() }
+
+// SetOffloads turns TSO, GSO and GRO off (or on) on every device of the
+// chain: with them off, a firewall counter in R or B counts segments.
+func (c *Chain) SetOffloads(on bool) error {
+	for _, d := range []struct {
+		node Node
+		dev  string
+	}{{NodeA, c.IfA}, {NodeR, c.IfRA}, {NodeR, c.IfRB}, {NodeB, c.IfB}} {
+		if err := c.Do(d.node, func() error { return SetOffloads(d.dev, on) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // newChainConfig picks names and addresses: two /24s of 198.18.0.0/15 that
 // differ in their last bit, and two /64s of one 2001:db8:x::/48.
 func newChainConfig() *Chain {

@@ -213,8 +213,9 @@ func TCP(p *Pair, from Side, nbytes int, v6 bool) (Flow, error) {
 	}, nbytes)
 }
 
-// TCP is TCP through the chain's router, from A to a listener in B.
-func (c *Chain) TCP(nbytes int, v6 bool) (Flow, error) {
+// TCP is TCP through the chain's router, from A to a listener in B on
+// port (0: any free one).
+func (c *Chain) TCP(port uint16, nbytes int, v6 bool) (Flow, error) {
 	src, dst := c.A4, c.B4
 	if v6 {
 		src, dst = c.A6, c.B6
@@ -223,7 +224,7 @@ func (c *Chain) TCP(nbytes int, v6 bool) (Flow, error) {
 		client: func(fn func() error) error { return c.Do(NodeA, fn) },
 		server: func(fn func() error) error { return c.Do(NodeB, fn) },
 		where:  c.NameB,
-		src:    src, dst: dst,
+		src:    src, dst: dst, port: port,
 	}, nbytes)
 }
 
@@ -232,6 +233,7 @@ type tcpEnds struct {
 	client, server func(func() error) error // run fn in the client's / server's namespace
 	where          string                   // the server's namespace, for errors
 	src, dst       netip.Addr
+	port           uint16 // the server's; 0: any free one
 }
 
 func transferTCP(e tcpEnds, nbytes int) (Flow, error) {
@@ -243,7 +245,7 @@ func transferTCP(e tcpEnds, nbytes int) (Flow, error) {
 	var ln *net.TCPListener
 	err := e.server(func() error {
 		var err error
-		ln, err = net.ListenTCP(network("tcp", dst), net.TCPAddrFromAddrPort(netip.AddrPortFrom(dst, 0)))
+		ln, err = net.ListenTCP(network("tcp", dst), net.TCPAddrFromAddrPort(netip.AddrPortFrom(dst, e.port)))
 		return err
 	})
 	if err != nil {

@@ -58,7 +58,7 @@ func TestTCPLoss(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				f, err := c.TCP(tcpLossBytes, v6)
+				f, err := c.TCP(0, tcpLossBytes, v6)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -122,13 +122,8 @@ func expectDropPlace(t *testing.T, at *flow.Drop, netns uint32, hook string) {
 // newQuietChain is a Chain with TSO, GSO and GRO off on every device.
 func newQuietChain(t *testing.T) *chainNodes {
 	c := testnet.NewChain(t)
-	for _, d := range []struct {
-		node testnet.Node
-		dev  string
-	}{{testnet.NodeA, c.IfA}, {testnet.NodeR, c.IfRA}, {testnet.NodeR, c.IfRB}, {testnet.NodeB, c.IfB}} {
-		if err := c.Do(d.node, func() error { return testnet.SetOffloads(d.dev, false) }); err != nil {
-			t.Fatal(err)
-		}
+	if err := c.SetOffloads(false); err != nil {
+		t.Fatal(err)
 	}
 	return &chainNodes{c}
 }

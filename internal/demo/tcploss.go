@@ -1,0 +1,162 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+
+	"github.com/dropspot/dropspot/internal/faults"
+	"github.com/dropspot/dropspot/internal/filter"
+	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/report"
+	"github.com/dropspot/dropspot/internal/testnet"
+	"github.com/dropspot/dropspot/internal/tracer"
+)
+
+// The TCP loss cases: a transfer from A to B through a router namespace R
+// whose firewall drops every tcpLossEvery-th data segment, traced once with
+// R observed (the retransmissions are dropped here, in R) and once with
+// only A observed (they are lost beyond the observed scope).
+const (
+	tcpLossBytes = 2 << 20
+	tcpLossEvery = 40
+	tcpLossPort  = 5201
+)
+
+// runTCPLoss runs both cases in a chain of its own, writes what dropspot
+// said and the checks, and returns how many checks failed.
+func runTCPLoss(ctx context.Context, w io.Writer, names report.Namer, log *slog.Logger) (failed int, err error) {
+	c, err := testnet.CreateChain()
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, c.Close()) }()
+	// Offloads off: the firewall then counts segments, as TCP does.
+	if err := c.SetOffloads(false); err != nil {
+		return 0, err
+	}
+	fw, err := faults.DropForwardedEvery(faults.Named(c.NameR), faults.TCP, tcpLossPort, tcpLossEvery)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, fw.Close()) }()
+	fmt.Fprintf(w, "\nTCP loss: %d KiB from %s through router namespace %s (its firewall drops every %dth data segment) to %s\n",
+		tcpLossBytes>>10, c.NameA, c.NameR, tcpLossEvery, c.NameB)
+	for _, scoped := range []bool{false, true} {
+		if ctx.Err() != nil {
+			return failed, ctx.Err()
+		}
+		n, err := tcpLossCase(ctx, w, c, fw, scoped, names, log)
+		if err != nil {
+			return failed, err
+		}
+		failed += n
+	}
+	return failed, nil
+}
+
+// tcpCheck is one verdict count and its ground truth.
+type tcpCheck struct {
+	what         string
+	found, truth uint64
+	truthName    string
+}
+
+// tcpLossCase traces one transfer and checks the sender's verdict against
+// the client's TcpRetransSegs and the firewall's counter before showing it.
+func tcpLossCase(ctx context.Context, w io.Writer, c *testnet.Chain, fw *faults.PortFirewall, scoped bool,
+	names report.Namer, log *slog.Logger) (int, error) {
+	prog, err := filter.Compile(fmt.Sprintf("tcp and (net %s or net %s)",
+		netip.PrefixFrom(c.A4, 24).Masked(), netip.PrefixFrom(c.B4, 24).Masked()))
+	if err != nil {
+		return 0, err
+	}
+	cfg := tracer.Config{Filter: flow.Filter{Program: prog}, Log: log, Symbols: names.Symbols}
+	title := "router observed: retransmissions follow drops on this host"
+	if scoped {
+		cfg.Filter.Netns = c.InodeA
+		title = "only the client observed (--netns): the router is beyond the scope"
+	}
+	t, err := tracer.Start(cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer t.Close()
+	before, err := c.Nstat(testnet.NodeA)
+	if err != nil {
+		return 0, err
+	}
+	droppedBefore, err := fw.Dropped()
+	if err != nil {
+		return 0, err
+	}
+	f, err := c.TCP(tcpLossPort, tcpLossBytes, false)
+	if err != nil {
+		return 0, err
+	}
+	after, err := c.Nstat(testnet.NodeA)
+	if err != nil {
+		return 0, err
+	}
+	droppedAfter, err := fw.Dropped()
+	if err != nil {
+		return 0, err
+	}
+	if err := t.Drain(ctx); err != nil {
+		return 0, err
+	}
+	snap, err := t.Snapshot()
+	if err != nil {
+		return 0, err
+	}
+	r := report.Build(snap, t.Plan.Hooks, names)
+	sender := func(fl *report.Flow) bool {
+		return fl.Netns == c.InodeA && fl.Sport == f.Sport && fl.Dport == f.Dport && fl.TCP != nil
+	}
+	var got report.TCP
+	for i := range r.Flows {
+		if sender(&r.Flows[i]) {
+			got = *r.Flows[i].TCP
+		}
+	}
+	retrans := after["Tcp.RetransSegs"] - before["Tcp.RetransSegs"]
+	checks := []tcpCheck{{"retransmitted", got.Retransmitted, retrans, "TcpRetransSegs of " + c.NameA}}
+	if scoped {
+		checks = append(checks, tcpCheck{"beyond", got.Beyond, retrans, "TcpRetransSegs of " + c.NameA})
+	} else {
+		checks = append(checks, tcpCheck{"dropped here", got.DroppedHere, droppedAfter - droppedBefore, "firewall counter"})
+		where := uint64(0)
+		if got.DroppedAt != nil {
+			where = uint64(got.DroppedAt.Netns)
+		}
+		checks = append(checks, tcpCheck{"dropped in namespace", where, uint64(c.InodeR), c.NameR + "'s inode"})
+	}
+	var text bytes.Buffer
+	if err := report.WriteText(&text, r, report.TextOptions{Keep: sender}); err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(w, "\n%s\n", title)
+	// The sender's block only: the report's header lines are the run's,
+	// and the other flows are not shown.
+	block := text.Bytes()
+	if i := bytes.Index(block, []byte("\nconn ")); i >= 0 {
+		block = block[i+1:]
+	}
+	if i := bytes.Index(block, []byte("\n\n... ")); i >= 0 {
+		block = block[:i+1]
+	}
+	w.Write(block)
+	failed := 0
+	for _, ch := range checks {
+		mark := "✓"
+		if ch.found != ch.truth || ch.truth == 0 {
+			mark, failed = "✗", failed+1
+		}
+		fmt.Fprintf(w, "%s %-48s %-33s %5d   %5d (%s)\n", mark, "tcp "+ch.what, "", ch.found, ch.truth, ch.truthName)
+	}
+	return failed, nil
+}
