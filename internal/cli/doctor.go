@@ -59,7 +59,7 @@ func doctor(args []string, stdout, stderr io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
-	for _, s := range append(stage.All(), stage.Drops) {
+	for _, s := range append(stage.All(), stage.Drops, stage.TCPRetransmit) {
 		chosen := "UNAVAILABLE"
 		if !stages.Has(s) {
 			chosen = "not chosen (--stages)"
