@@ -38,6 +38,7 @@ type traceFlags struct {
 	cgroup    string
 	iface     string
 	maxFlows  int
+	maxTCP    int
 	skipHooks []string
 	stages    string
 	verbose   bool
@@ -55,7 +56,8 @@ func (f *traceFlags) register(fs *pflag.FlagSet, stages stage.Set) {
 	fs.StringVar(&f.cgroup, "filter-cgroup", "", "count only the network namespace of the processes of this cgroup v2 directory (a container's)")
 	fs.StringVarP(&f.iface, "interface", "i", "", "count only packets on this device (of --netns, else of dropspot's own namespace) at each stage")
 	fs.IntVar(&f.maxFlows, "max-flows", tracer.DefaultMaxFlows, "flow directions held before the oldest are evicted (counted)")
-	fs.StringSliceVar(&f.skipHooks, "skip-hooks", nil, "hook families not to use: fentry, kprobe, tp_btf, netfilter, cgroup_skb")
+	fs.IntVar(&f.maxTCP, "max-tcp-drops", tracer.DefaultMaxTCPDrops, "dropped TCP segments remembered until a retransmission matches them (the oldest are evicted, counted)")
+	fs.StringSliceVar(&f.skipHooks, "skip-hooks", nil, "hook families not to use: fentry, kprobe, tp_btf, raw_tp, netfilter, cgroup_skb")
 	fs.StringVar(&f.stages, "stages", stages.String(), "stages to hook, comma-separated: presets all, seed (rx.driver,rx.core,l4.rcv,drops), serve ("+
 		stage.Serve.String()+") and stage names (drops: the drop hook); the others are not loaded and absent from the report")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log hook decisions to stderr")
@@ -141,19 +143,24 @@ func (f *watchFlags) stdoutTaken() bool { return f.events || f.pcap == "-" }
 // the command line alone shows to be wrong is a usage error, found before
 // the namespace flags are looked up.
 func (f *traceFlags) tracerConfig(expr []string, stderr io.Writer) (tracer.Config, error) {
-	cfg := tracer.Config{MaxFlows: f.maxFlows, Log: logger(stderr, f.verbose), Skip: map[hookplan.Kind]bool{}}
+	cfg := tracer.Config{MaxFlows: f.maxFlows, MaxTCPDrops: f.maxTCP, Log: logger(stderr, f.verbose),
+		Skip: map[hookplan.Kind]bool{}}
 	if f.maxFlows < 1 || f.maxFlows > tracer.MaxFlows {
 		return cfg, badUsage("--max-flows must be 1..%d", tracer.MaxFlows)
+	}
+	if f.maxTCP < 1 || f.maxTCP > tracer.MaxFlows {
+		return cfg, badUsage("--max-tcp-drops must be 1..%d", tracer.MaxFlows)
 	}
 	stages, err := stage.ParseSet(f.stages)
 	if err != nil {
 		return cfg, badUsage("--stages: %v", err)
 	}
 	cfg.Stages = stages
-	kinds := []hookplan.Kind{hookplan.Fentry, hookplan.Kprobe, hookplan.Tracepoint, hookplan.Netfilter, hookplan.CgroupSKB}
+	kinds := []hookplan.Kind{hookplan.Fentry, hookplan.Kprobe, hookplan.Tracepoint, hookplan.RawTracepoint,
+		hookplan.Netfilter, hookplan.CgroupSKB}
 	for _, s := range f.skipHooks {
 		if !slices.Contains(kinds, hookplan.Kind(s)) {
-			return cfg, badUsage("--skip-hooks: unknown hook family %q (want fentry, kprobe, tp_btf, netfilter or cgroup_skb)", s)
+			return cfg, badUsage("--skip-hooks: unknown hook family %q (want fentry, kprobe, tp_btf, raw_tp, netfilter or cgroup_skb)", s)
 		}
 		cfg.Skip[hookplan.Kind(s)] = true
 	}

@@ -27,11 +27,18 @@ const (
 	MaxFlows        = 1 << 24
 )
 
+// DefaultMaxTCPDrops is how many dropped TCP segments are remembered for
+// matching to retransmissions when none is given (MaxFlows the most).
+const DefaultMaxTCPDrops = 16384
+
 // Config is what a run counts and how much memory it may use.
 type Config struct {
 	MaxFlows int // flow directions the table holds before evicting (LRU)
-	Filter   flow.Filter
-	Skip     map[hookplan.Kind]bool
+	// MaxTCPDrops is how many dropped TCP segments are remembered until a
+	// retransmission (or redelivery) matches them (LRU; evictions counted).
+	MaxTCPDrops int
+	Filter      flow.Filter
+	Skip        map[hookplan.Kind]bool
 	// Stages are the stages to hook (0: all); the others' programs are
 	// never loaded.
 	Stages  stage.Set
@@ -66,6 +73,12 @@ func Start(cfg Config) (*Tracer, error) {
 	if cfg.MaxFlows < 1 || cfg.MaxFlows > MaxFlows {
 		return nil, fmt.Errorf("max flows %d out of range 1..%d", cfg.MaxFlows, MaxFlows)
 	}
+	if cfg.MaxTCPDrops == 0 {
+		cfg.MaxTCPDrops = DefaultMaxTCPDrops
+	}
+	if cfg.MaxTCPDrops < 1 || cfg.MaxTCPDrops > MaxFlows {
+		return nil, fmt.Errorf("max tcp drops %d out of range 1..%d", cfg.MaxTCPDrops, MaxFlows)
+	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, privilegeError(err)
 	}
@@ -80,6 +93,7 @@ func Start(cfg Config) (*Tracer, error) {
 	spec.Maps[bpf.DropspotMapNatTuples].MaxEntries = uint32(cfg.MaxFlows)
 	spec.Maps[bpf.DropspotMapTcpLoss].MaxEntries = uint32(cfg.MaxFlows)
 	spec.Maps[bpf.DropspotMapTcpFirstSent].MaxEntries = uint32(cfg.MaxFlows)
+	spec.Maps[bpf.DropspotMapTcpDropped].MaxEntries = uint32(cfg.MaxTCPDrops)
 	bpfCfg := cfg.Filter.Config()
 	bpfCfg.EventsRate = cfg.EventsRate
 	if cfg.EventsStack {
