@@ -96,6 +96,9 @@ func TestTCPLoss(t *testing.T) {
 				default:
 					expectTruth(t, "dropped_here = the rule's counter", sender.DroppedHere, ruleDrops)
 					expectDropPlace(t, sender.DropAt, c.inode(tc.node), tc.hook)
+					// Exact while no segment is dropped twice: numgen
+					// drops every 40th data segment, and a
+					// retransmission follows its loss within a few.
 					receiver := snap.TCP[key(f, c.InodeB, false)]
 					expectTruth(t, "redelivered_after_drop_here on the server = the rule's counter",
 						receiver.Redelivered, ruleDrops)
