@@ -131,8 +131,8 @@ func TestWatchJSON(t *testing.T) {
 	if dec.More() {
 		t.Fatal("stdout carries more than the JSON document")
 	}
-	if len(r.Hooks) != 13 || r.Hooks[12].Stage != "drops" {
-		t.Errorf("hooks = %+v, want all 12 stages and the drop hook", r.Hooks)
+	if len(r.Hooks) != 14 || r.Hooks[12].Stage != "drops" || r.Hooks[13].Stage != "tcp.retransmit" {
+		t.Errorf("hooks = %+v, want all 12 stages, the drop hook and the TCP retransmission hook", r.Hooks)
 	}
 
 	find := func(src, dst string, sport, dport uint16, netns uint32) *report.Flow {

@@ -59,16 +59,19 @@ func startTracer(ctx context.Context, cfg tracer.Config) (*tracer.Tracer, error)
 // harness (--ready-file) that every hook is attached.
 func announceReady(stderr io.Writer, plan *hookplan.Plan, readyFile string) {
 	var names []string
-	drops := "none"
+	drops, retransmits := "none", "none"
 	for _, h := range plan.Hooks {
-		if h.Stage == stage.Drops {
+		switch h.Stage {
+		case stage.Drops:
 			drops = h.Name
-			continue
+		case stage.TCPRetransmit:
+			retransmits = h.Name
+		default:
+			names = append(names, h.Stage.String())
 		}
-		names = append(names, h.Stage.String())
 	}
-	fmt.Fprintf(stderr, "dropspot: ready: %d stages hooked (%s); drops: %s; netfilter hooks in %d namespaces; stages chosen: %s\n",
-		len(names), strings.Join(names, " "), drops, plan.Namespaces(), plan.Chosen)
+	fmt.Fprintf(stderr, "dropspot: ready: %d stages hooked (%s); drops: %s; tcp retransmissions: %s; netfilter hooks in %d namespaces; stages chosen: %s\n",
+		len(names), strings.Join(names, " "), drops, retransmits, plan.Namespaces(), plan.Chosen)
 	if readyFile != "" {
 		if err := os.WriteFile(readyFile, nil, 0o644); err != nil {
 			fmt.Fprintf(stderr, "dropspot: cannot create ready file: %v\n", err)
