@@ -37,29 +37,21 @@ func (r *resolver) attach(c Candidate) (_ *attachment, err error) {
 		}
 	}()
 	switch c.Kind {
-	case Tracepoint:
+	case Tracepoint, RawTracepoint:
 		for _, p := range c.Probes {
 			prog, err := r.load(p.Program, "")
 			if err != nil {
 				return nil, err
 			}
 			a.progs = append(a.progs, prog)
-			l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
-			if err != nil {
-				return nil, fmt.Errorf("attach tracepoint %s: %w", p.Target, err)
+			var l link.Link
+			if c.Kind == Tracepoint {
+				l, err = link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+			} else {
+				l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: p.Target, Program: prog})
 			}
-			a.links = append(a.links, l)
-		}
-	case RawTracepoint:
-		for _, p := range c.Probes {
-			prog, err := r.load(p.Program, "")
 			if err != nil {
-				return nil, err
-			}
-			a.progs = append(a.progs, prog)
-			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: p.Target, Program: prog})
-			if err != nil {
-				return nil, fmt.Errorf("attach raw tracepoint %s: %w", p.Target, err)
+				return nil, fmt.Errorf("attach %s tracepoint %s: %w", c.Kind, p.Target, err)
 			}
 			a.links = append(a.links, l)
 		}
