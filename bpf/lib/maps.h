@@ -406,13 +406,25 @@ struct {
 } tcp_walk SEC(".maps");
 
 /* Set to 1 by the first dropped segment recorded: until then receive
- * skips the per-segment lookups. */
+ * skips even the per-connection lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
 } tcp_dropped_any SEC(".maps");
+
+/* Per connection: its dropped-segment entries no receive has matched yet,
+ * so that receive walks a packet's segments (a GRO packet's dozens of
+ * lookups) only for connections with some. An entry pushed out of
+ * tcp_dropped leaves the count high: more walks, never a wrong count.
+ * Sized like flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tcp_conn);
+	__type(value, __u32);
+} tcp_rx_pending SEC(".maps");
 
 /* ---- Pointer values: ptr_addr.h ---- */
 

@@ -154,20 +154,27 @@ static __always_inline bool tcp_segs_of_meta(const struct flow_key *key, const s
 	return true;
 }
 
-static __always_inline void tcp_put_dropped(const struct tcp_seg *seg, const struct tcp_dropped *d)
+/* tcp_put_dropped records one dropped segment; it returns 1 if a receive
+ * has one more entry to match (a new one, or one a receive had matched). */
+static __always_inline int tcp_put_dropped(const struct tcp_seg *seg, const struct tcp_dropped *d)
 {
 	struct tcp_dropped *old = bpf_map_lookup_elem(&tcp_dropped, seg);
 	long err;
 
 	if (old) { /* dropped again: the new drop is the one a retransmission follows */
+		int rearmed = (old->matched & TCP_MATCHED_RECEIVER) != 0;
+
 		*old = *d;
-		return;
+		return rearmed;
 	}
 	err = bpf_map_update_elem(&tcp_dropped, seg, d, BPF_NOEXIST);
-	if (!err)
+	if (!err) {
 		counter_inc(COUNTER_TCP_DROPPED_CREATED);
-	else if (err != -EEXIST)
+		return 1;
+	}
+	if (err != -EEXIST)
 		counter_inc(COUNTER_TCP_DROPPED_UNRECORDED);
+	return 0;
 }
 
 static __always_inline struct tcp_walk *tcp_walk_get(void)
@@ -184,10 +191,12 @@ static __always_inline struct tcp_walk *tcp_walk_get(void)
  * are in tcp_walk (global functions take scalars only before 5.12). */
 
 /* tcp_put_dropped_segs records count segments from seq, each mss long
- * but the last (ending at end_seq), as dropped where tcp_walk says. */
+ * but the last (ending at end_seq), as dropped where tcp_walk says, and
+ * returns how many a receive has to match (tcp_put_dropped). */
 __noinline int tcp_put_dropped_segs(__u32 seq, __u32 end_seq, __u32 mss, __u32 count)
 {
 	struct tcp_walk *w = tcp_walk_get();
+	int pending = 0;
 
 	if (!w)
 		return 0;
@@ -196,9 +205,39 @@ __noinline int tcp_put_dropped_segs(__u32 seq, __u32 end_seq, __u32 mss, __u32 c
 			break;
 		w->seg.seq = seq + i * mss;
 		w->dropped.end_seq = i + 1 == count ? end_seq : w->seg.seq + mss;
-		tcp_put_dropped(&w->seg, &w->dropped);
+		pending += tcp_put_dropped(&w->seg, &w->dropped);
 	}
-	return 0;
+	return pending;
+}
+
+/* tcp_add_rx_pending adds n entries for a connection's receive to match. */
+static __always_inline void tcp_add_rx_pending(const struct tcp_conn *conn, int n)
+{
+	__u32 *p, init = n;
+
+	if (n <= 0)
+		return;
+	p = bpf_map_lookup_elem(&tcp_rx_pending, conn);
+	if (p)
+		__sync_fetch_and_add(p, n);
+	else
+		bpf_map_update_elem(&tcp_rx_pending, conn, &init, BPF_NOEXIST);
+}
+
+/* reason_is reports whether a drop reason is the running kernel's value
+ * of a name (false on kernels without it, or without reasons). */
+#define reason_is(reason, name)                                                                    \
+	(bpf_core_enum_value_exists(enum skb_drop_reason, name) &&                                 \
+	 (reason) == bpf_core_enum_value(enum skb_drop_reason, name))
+
+/* A duplicate the receiver frees (its data arrived before, or was merged
+ * into the out-of-order queue) is no loss: a later retransmission of it
+ * follows the loss of another copy, or none. Without drop reasons (before
+ * 5.17) it cannot be told apart. */
+static __always_inline bool tcp_duplicate_freed(__u32 reason)
+{
+	return reason_is(reason, SKB_DROP_REASON_TCP_OLD_DATA) || reason_is(reason, SKB_DROP_REASON_TCP_OLD_SEQUENCE) ||
+	       reason_is(reason, SKB_DROP_REASON_TCP_OFOMERGE);
 }
 
 /* tcp_note_drop records the wire segments of a dropped, admitted TCP skb. */
@@ -208,7 +247,8 @@ static __always_inline void tcp_note_drop(struct sk_buff *skb, const struct drop
 	struct tcp_segs s;
 	__u32 zero = 0, one = 1;
 
-	if (!w || !tcp_segs_of_meta(&dk->flow, meta, &s) || tcp_refused_by_own_output(skb, &dk->flow, s.seq))
+	if (!w || tcp_duplicate_freed(dk->reason) || !tcp_segs_of_meta(&dk->flow, meta, &s) ||
+	    tcp_refused_by_own_output(skb, &dk->flow, s.seq))
 		return;
 	tcp_conn_of_key(&dk->flow, &w->seg.conn);
 	w->dropped = (struct tcp_dropped){
@@ -217,7 +257,7 @@ static __always_inline void tcp_note_drop(struct sk_buff *skb, const struct drop
 		.reason = dk->reason,
 		.stage = dk->stage,
 	};
-	tcp_put_dropped_segs(s.seq, s.end_seq, s.mss, s.count);
+	tcp_add_rx_pending(&w->seg.conn, tcp_put_dropped_segs(s.seq, s.end_seq, s.mss, s.count));
 	if (s.count > TCP_MAX_SEGS)
 		counter_add(COUNTER_TCP_DROPPED_UNRECORDED, s.count - TCP_MAX_SEGS);
 	bpf_map_update_elem(&tcp_dropped_any, &zero, &one, BPF_ANY);
@@ -411,7 +451,7 @@ static __always_inline void tcp_note_received(const struct flow_key *key, const 
 	struct tcp_walk *w;
 	struct tcp_segs s;
 	struct tcp_loss_counts *l;
-	__u32 zero = 0, *any = bpf_map_lookup_elem(&tcp_dropped_any, &zero);
+	__u32 zero = 0, *any = bpf_map_lookup_elem(&tcp_dropped_any, &zero), *pending, left;
 	int n;
 
 	if (!any || !*any || !tcp_segs_of_meta(key, meta, &s))
@@ -420,9 +460,14 @@ static __always_inline void tcp_note_received(const struct flow_key *key, const 
 	if (!w)
 		return;
 	tcp_conn_of_key(key, &w->seg.conn);
+	pending = bpf_map_lookup_elem(&tcp_rx_pending, &w->seg.conn);
+	if (!pending || !*pending)
+		return;
 	n = tcp_match_received_segs(s.seq, s.mss, s.count);
 	if (n <= 0)
 		return;
+	left = *pending; /* racy, like the hint it is: a wrong value costs walks, not counts */
+	*pending = (__u32)n >= left ? 0 : left - n;
 	l = tcp_loss_entry(key);
 	if (l)
 		__sync_fetch_and_add(&l->redelivered, n);

@@ -444,6 +444,7 @@ const (
 	DropspotMapTcpDroppedAny               = "tcp_dropped_any"
 	DropspotMapTcpFirstSent                = "tcp_first_sent"
 	DropspotMapTcpLoss                     = "tcp_loss"
+	DropspotMapTcpRxPending                = "tcp_rx_pending"
 	DropspotMapTcpWalk                     = "tcp_walk"
 	DropspotMapTotals                      = "totals"
 	DropspotMapTxInflight                  = "tx_inflight"
@@ -606,6 +607,7 @@ type DropspotMapSpecs struct {
 	TcpDroppedAny  *ebpf.MapSpec `ebpf:"tcp_dropped_any"`
 	TcpFirstSent   *ebpf.MapSpec `ebpf:"tcp_first_sent"`
 	TcpLoss        *ebpf.MapSpec `ebpf:"tcp_loss"`
+	TcpRxPending   *ebpf.MapSpec `ebpf:"tcp_rx_pending"`
 	TcpWalk        *ebpf.MapSpec `ebpf:"tcp_walk"`
 	Totals         *ebpf.MapSpec `ebpf:"totals"`
 	TxInflight     *ebpf.MapSpec `ebpf:"tx_inflight"`
@@ -670,6 +672,7 @@ type DropspotMaps struct {
 	TcpDroppedAny  *ebpf.Map `ebpf:"tcp_dropped_any"`
 	TcpFirstSent   *ebpf.Map `ebpf:"tcp_first_sent"`
 	TcpLoss        *ebpf.Map `ebpf:"tcp_loss"`
+	TcpRxPending   *ebpf.Map `ebpf:"tcp_rx_pending"`
 	TcpWalk        *ebpf.Map `ebpf:"tcp_walk"`
 	Totals         *ebpf.Map `ebpf:"totals"`
 	TxInflight     *ebpf.Map `ebpf:"tx_inflight"`
@@ -698,6 +701,7 @@ func (m *DropspotMaps) Close() error {
 		m.TcpDroppedAny,
 		m.TcpFirstSent,
 		m.TcpLoss,
+		m.TcpRxPending,
 		m.TcpWalk,
 		m.Totals,
 		m.TxInflight,

@@ -93,6 +93,7 @@ func Start(cfg Config) (*Tracer, error) {
 	spec.Maps[bpf.DropspotMapNatTuples].MaxEntries = uint32(cfg.MaxFlows)
 	spec.Maps[bpf.DropspotMapTcpLoss].MaxEntries = uint32(cfg.MaxFlows)
 	spec.Maps[bpf.DropspotMapTcpFirstSent].MaxEntries = uint32(cfg.MaxFlows)
+	spec.Maps[bpf.DropspotMapTcpRxPending].MaxEntries = uint32(cfg.MaxFlows)
 	spec.Maps[bpf.DropspotMapTcpDropped].MaxEntries = uint32(cfg.MaxTCPDrops)
 	bpfCfg := cfg.Filter.Config()
 	bpfCfg.EventsRate = cfg.EventsRate
