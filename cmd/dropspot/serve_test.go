@@ -122,7 +122,7 @@ func serveThroughPrometheus(t *testing.T, stages string) {
 		fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,stage="sock.rcv"}`, ns):                                   delivered,
 		fmt.Sprintf(`dropspot_netns_stage_packets{netns=%q,netns_name=%q,stage="rx.core"}`, ns, p.NameB):             delivered + refused,
 		fmt.Sprintf(`dropspot_flow_lost_packets{netns=%q,dport="%d",from="l4.rcv",to="sock.rcv"}`, ns, closed.Dport): refused,
-		`count(dropspot_hook_info)`: 13,
+		`count(dropspot_hook_info)`: 14, // 12 stages, drops, tcp.retransmit
 		fmt.Sprintf(`dropspot_interface_drops_total{netns=%q,interface=%q,reason="NO_SOCKET"}`, ns, p.IfB): refused,
 	}
 	var absent []string
