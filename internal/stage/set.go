@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// Set is a choice of stages, the drop hook (Drops) included: what
+// Set is a choice of stages, the drop hook (Drops) and the TCP
+// retransmission hook (TCPRetransmit) included: what
 // `--stages` selects. Only the chosen stages are loaded and attached.
 type Set uint32
 
@@ -23,12 +24,13 @@ func SetOf(stages ...Stage) Set {
 func (s Set) With(st Stage) Set { return s | 1<<uint(st) }
 
 // Has reports whether st is chosen.
-func (s Set) Has(st Stage) bool { return st >= 0 && st <= Drops && s&(1<<uint(st)) != 0 }
+func (s Set) Has(st Stage) bool { return st >= 0 && st <= TCPRetransmit && s&(1<<uint(st)) != 0 }
 
-// Stages lists the chosen stages in path order, Drops last.
+// Stages lists the chosen stages in path order, then Drops and
+// TCPRetransmit.
 func (s Set) Stages() []Stage {
 	var out []Stage
-	for _, st := range append(All(), Drops) {
+	for _, st := range hookable() {
 		if s.Has(st) {
 			out = append(out, st)
 		}
@@ -60,7 +62,7 @@ func (s Set) String() string {
 // frames are recognised). All tracepoints, so that on hosts without
 // netfilter rules no netfilter hook is made to run for it.
 var (
-	AllStages = SetOf(append(All(), Drops)...)
+	AllStages = SetOf(hookable()...)
 	Seed      = SetOf(RxDriver, RxCore, L4Rcv, Drops)
 	Serve     = SetOf(RxDriver, TxQueue, Drops)
 )
@@ -100,8 +102,10 @@ func ParseSet(list string) (Set, error) {
 // parseHookable is Parse with "drops" accepted, and an error that lists
 // what is.
 func parseHookable(name string) (Stage, error) {
-	if name == Drops.String() {
-		return Drops, nil
+	for _, st := range []Stage{Drops, TCPRetransmit} {
+		if name == st.String() {
+			return st, nil
+		}
 	}
 	st, err := Parse(name)
 	if err != nil {
@@ -116,8 +120,12 @@ func Valid() string {
 	for _, p := range presets {
 		ps = append(ps, p.name)
 	}
-	for _, st := range append(All(), Drops) {
+	for _, st := range hookable() {
 		ss = append(ss, st.String())
 	}
 	return "want presets (" + strings.Join(ps, ", ") + ") or stage names (" + strings.Join(ss, ", ") + "), comma-separated"
 }
+
+// hookable is every stage --stages can name, in path order, then the drop
+// hook and the TCP retransmission hook.
+func hookable() []Stage { return append(All(), Drops, TCPRetransmit) }

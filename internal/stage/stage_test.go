@@ -94,7 +94,8 @@ func TestSetString(t *testing.T) {
 	if got := Seed.String(); got != "seed" {
 		t.Errorf("String = %q", got)
 	}
-	if !AllStages.Has(Drops) || Seed.Has(IPRcv) || Seed.Has(Stage(-1)) || AllStages.Has(Drops+1) {
+	if !AllStages.Has(Drops) || !AllStages.Has(TCPRetransmit) || Seed.Has(IPRcv) || Seed.Has(Stage(-1)) ||
+		AllStages.Has(TCPRetransmit+1) {
 		t.Error("Has is wrong")
 	}
 }
