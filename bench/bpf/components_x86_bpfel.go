@@ -22,18 +22,24 @@ type ComponentsBridgePorts struct {
 type ComponentsCounter uint32
 
 const (
-	ComponentsCounterCOUNTER_FLOWS_CREATED        ComponentsCounter = 0
-	ComponentsCounterCOUNTER_FLOW_CREATE_FAILED   ComponentsCounter = 1
-	ComponentsCounterCOUNTER_TX_DONE_UNMATCHED    ComponentsCounter = 2
-	ComponentsCounterCOUNTER_DROPS_UNRECORDED     ComponentsCounter = 3
-	ComponentsCounterCOUNTER_EVENTS_LOST          ComponentsCounter = 4
-	ComponentsCounterCOUNTER_EVENTS_THROTTLED     ComponentsCounter = 5
-	ComponentsCounterCOUNTER_DROP_ENTRIES_CREATED ComponentsCounter = 6
-	ComponentsCounterCOUNTER_IN_FLIGHT_AT_START   ComponentsCounter = 7
-	ComponentsCounterCOUNTER_NETNS_UNHOOKED       ComponentsCounter = 8
-	ComponentsCounterCOUNTER_NETNS_NEWS_LOST      ComponentsCounter = 9
-	ComponentsCounterCOUNTER_DROPS_OUTSIDE_WINDOW ComponentsCounter = 10
-	ComponentsCounterNR_COUNTERS                  ComponentsCounter = 11
+	ComponentsCounterCOUNTER_FLOWS_CREATED          ComponentsCounter = 0
+	ComponentsCounterCOUNTER_FLOW_CREATE_FAILED     ComponentsCounter = 1
+	ComponentsCounterCOUNTER_TX_DONE_UNMATCHED      ComponentsCounter = 2
+	ComponentsCounterCOUNTER_DROPS_UNRECORDED       ComponentsCounter = 3
+	ComponentsCounterCOUNTER_EVENTS_LOST            ComponentsCounter = 4
+	ComponentsCounterCOUNTER_EVENTS_THROTTLED       ComponentsCounter = 5
+	ComponentsCounterCOUNTER_DROP_ENTRIES_CREATED   ComponentsCounter = 6
+	ComponentsCounterCOUNTER_IN_FLIGHT_AT_START     ComponentsCounter = 7
+	ComponentsCounterCOUNTER_NETNS_UNHOOKED         ComponentsCounter = 8
+	ComponentsCounterCOUNTER_NETNS_NEWS_LOST        ComponentsCounter = 9
+	ComponentsCounterCOUNTER_DROPS_OUTSIDE_WINDOW   ComponentsCounter = 10
+	ComponentsCounterCOUNTER_NAT_SPLIT              ComponentsCounter = 11
+	ComponentsCounterCOUNTER_TCP_DROPPED_CREATED    ComponentsCounter = 12
+	ComponentsCounterCOUNTER_TCP_DROPPED_MATCHED    ComponentsCounter = 13
+	ComponentsCounterCOUNTER_TCP_DROPPED_UNRECORDED ComponentsCounter = 14
+	ComponentsCounterCOUNTER_TCP_LOSS_UNRECORDED    ComponentsCounter = 15
+	ComponentsCounterCOUNTER_TCP_LOSS_CREATED       ComponentsCounter = 16
+	ComponentsCounterNR_COUNTERS                    ComponentsCounter = 17
 )
 
 type ComponentsDropKey struct {
@@ -97,6 +103,51 @@ type ComponentsFlowKey struct {
 	Netns  uint32
 }
 
+type ComponentsNatScratch struct {
+	_     structs.HostLayout
+	Xlat  ComponentsFlowKey
+	Rkey  ComponentsFlowKey
+	Rxlat ComponentsFlowKey
+	V     ComponentsNatTuple
+	T     struct {
+		_   structs.HostLayout
+		Src struct {
+			_  structs.HostLayout
+			U3 struct {
+				_   structs.HostLayout
+				All [4]uint32
+			}
+			U struct {
+				_   structs.HostLayout
+				All uint16
+			}
+			L3num uint16
+		}
+		Dst struct {
+			_  structs.HostLayout
+			U3 struct {
+				_   structs.HostLayout
+				All [4]uint32
+			}
+			U struct {
+				_   structs.HostLayout
+				All uint16
+			}
+			Protonum          uint8
+			NfctHashOffsetend struct{ _ structs.HostLayout }
+			Dir               uint8
+		}
+	}
+}
+
+type ComponentsNatTuple struct {
+	_     structs.HostLayout
+	Other ComponentsFlowKey
+	Kind  uint8
+	Wire  uint8
+	Pad   [2]uint8
+}
+
 type ComponentsRecentPath struct {
 	_        structs.HostLayout
 	Key      ComponentsFlowKey
@@ -115,6 +166,12 @@ type ComponentsSelftestResult struct {
 		L3Off     uint32
 		L3Cap     uint32
 		L4Payload uint32
+		Nat       uint32
+		TcpSeq    uint32
+		TcpSeqlen uint32
+		GsoSize   uint16
+		TcpFlags  uint8
+		Pad       uint8
 	}
 }
 
@@ -166,6 +223,60 @@ type ComponentsStageTotals struct {
 	Malformed uint64
 }
 
+type ComponentsTcpConn struct {
+	_      structs.HostLayout
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+	Sport  uint16
+	Dport  uint16
+	Family uint8
+	Pad    [3]uint8
+}
+
+type ComponentsTcpDropped struct {
+	_        structs.HostLayout
+	Location uint64
+	Netns    uint32
+	Reason   uint32
+	EndSeq   uint32
+	Stage    uint8
+	Matched  uint8
+	Pad      [2]uint8
+}
+
+type ComponentsTcpLossCounts struct {
+	_             structs.HostLayout
+	Retransmitted uint64
+	DroppedHere   uint64
+	Beyond        uint64
+	Unknown       uint64
+	Redelivered   uint64
+	DropLocation  uint64
+	DropNetns     uint32
+	DropReason    uint32
+	DropStage     uint8
+	DropMixed     uint8
+	Pad           [6]uint8
+}
+
+type ComponentsTcpSeg struct {
+	_    structs.HostLayout
+	Conn ComponentsTcpConn
+	Seq  uint32
+}
+
+type ComponentsTcpWalk struct {
+	_           structs.HostLayout
+	Seg         ComponentsTcpSeg
+	_           [4]byte
+	Dropped     ComponentsTcpDropped
+	DroppedHere uint64
+	Beyond      uint64
+	Unknown     uint64
+	Mixed       uint8
+	Pad         [7]uint8
+}
+
 type ComponentsTxInflight struct {
 	_       structs.HostLayout
 	Skb     uint64
@@ -178,6 +289,12 @@ type ComponentsTxInflight struct {
 		L3Off     uint32
 		L3Cap     uint32
 		L4Payload uint32
+		Nat       uint32
+		TcpSeq    uint32
+		TcpSeqlen uint32
+		GsoSize   uint16
+		TcpFlags  uint8
+		Pad       uint8
 	}
 	_ [4]byte
 }
@@ -206,6 +323,8 @@ const (
 	ComponentsMapFlows          = "flows"
 	ComponentsMapHashTwin       = "hash_twin"
 	ComponentsMapLruTwin        = "lru_twin"
+	ComponentsMapNatScratch     = "nat_scratch"
+	ComponentsMapNatTuples      = "nat_tuples"
 	ComponentsMapNetnsNews      = "netns_news"
 	ComponentsMapNetnsStates    = "netns_states"
 	ComponentsMapParseResults   = "parse_results"
@@ -213,6 +332,12 @@ const (
 	ComponentsMapRecentPaths    = "recent_paths"
 	ComponentsMapSkbPaths       = "skb_paths"
 	ComponentsMapStacks         = "stacks"
+	ComponentsMapTcpDropped     = "tcp_dropped"
+	ComponentsMapTcpDroppedAny  = "tcp_dropped_any"
+	ComponentsMapTcpFirstSent   = "tcp_first_sent"
+	ComponentsMapTcpLoss        = "tcp_loss"
+	ComponentsMapTcpRxPending   = "tcp_rx_pending"
+	ComponentsMapTcpWalk        = "tcp_walk"
 	ComponentsMapTotals         = "totals"
 	ComponentsMapTxInflight     = "tx_inflight"
 	ComponentsProgC_arrAtomic   = "c_arr_atomic"
@@ -226,6 +351,7 @@ const (
 	ComponentsProgC_probe16     = "c_probe16"
 	ComponentsProgC_skbcache1st = "c_skbcache_1st"
 	ComponentsProgC_skbcacheHit = "c_skbcache_hit"
+	ComponentsVarNatNetnsSeen   = "nat_netns_seen"
 	ComponentsVarUnusedIcmpEcho = "unused_icmp_echo"
 )
 
@@ -300,6 +426,8 @@ type ComponentsMapSpecs struct {
 	Flows          *ebpf.MapSpec `ebpf:"flows"`
 	HashTwin       *ebpf.MapSpec `ebpf:"hash_twin"`
 	LruTwin        *ebpf.MapSpec `ebpf:"lru_twin"`
+	NatScratch     *ebpf.MapSpec `ebpf:"nat_scratch"`
+	NatTuples      *ebpf.MapSpec `ebpf:"nat_tuples"`
 	NetnsNews      *ebpf.MapSpec `ebpf:"netns_news"`
 	NetnsStates    *ebpf.MapSpec `ebpf:"netns_states"`
 	ParseResults   *ebpf.MapSpec `ebpf:"parse_results"`
@@ -307,6 +435,12 @@ type ComponentsMapSpecs struct {
 	RecentPaths    *ebpf.MapSpec `ebpf:"recent_paths"`
 	SkbPaths       *ebpf.MapSpec `ebpf:"skb_paths"`
 	Stacks         *ebpf.MapSpec `ebpf:"stacks"`
+	TcpDropped     *ebpf.MapSpec `ebpf:"tcp_dropped"`
+	TcpDroppedAny  *ebpf.MapSpec `ebpf:"tcp_dropped_any"`
+	TcpFirstSent   *ebpf.MapSpec `ebpf:"tcp_first_sent"`
+	TcpLoss        *ebpf.MapSpec `ebpf:"tcp_loss"`
+	TcpRxPending   *ebpf.MapSpec `ebpf:"tcp_rx_pending"`
+	TcpWalk        *ebpf.MapSpec `ebpf:"tcp_walk"`
 	Totals         *ebpf.MapSpec `ebpf:"totals"`
 	TxInflight     *ebpf.MapSpec `ebpf:"tx_inflight"`
 }
@@ -315,6 +449,7 @@ type ComponentsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ComponentsVariableSpecs struct {
+	NatNetnsSeen   *ebpf.VariableSpec `ebpf:"nat_netns_seen"`
 	UnusedIcmpEcho *ebpf.VariableSpec `ebpf:"unused_icmp_echo"`
 }
 
@@ -350,6 +485,8 @@ type ComponentsMaps struct {
 	Flows          *ebpf.Map `ebpf:"flows"`
 	HashTwin       *ebpf.Map `ebpf:"hash_twin"`
 	LruTwin        *ebpf.Map `ebpf:"lru_twin"`
+	NatScratch     *ebpf.Map `ebpf:"nat_scratch"`
+	NatTuples      *ebpf.Map `ebpf:"nat_tuples"`
 	NetnsNews      *ebpf.Map `ebpf:"netns_news"`
 	NetnsStates    *ebpf.Map `ebpf:"netns_states"`
 	ParseResults   *ebpf.Map `ebpf:"parse_results"`
@@ -357,6 +494,12 @@ type ComponentsMaps struct {
 	RecentPaths    *ebpf.Map `ebpf:"recent_paths"`
 	SkbPaths       *ebpf.Map `ebpf:"skb_paths"`
 	Stacks         *ebpf.Map `ebpf:"stacks"`
+	TcpDropped     *ebpf.Map `ebpf:"tcp_dropped"`
+	TcpDroppedAny  *ebpf.Map `ebpf:"tcp_dropped_any"`
+	TcpFirstSent   *ebpf.Map `ebpf:"tcp_first_sent"`
+	TcpLoss        *ebpf.Map `ebpf:"tcp_loss"`
+	TcpRxPending   *ebpf.Map `ebpf:"tcp_rx_pending"`
+	TcpWalk        *ebpf.Map `ebpf:"tcp_walk"`
 	Totals         *ebpf.Map `ebpf:"totals"`
 	TxInflight     *ebpf.Map `ebpf:"tx_inflight"`
 }
@@ -375,6 +518,8 @@ func (m *ComponentsMaps) Close() error {
 		m.Flows,
 		m.HashTwin,
 		m.LruTwin,
+		m.NatScratch,
+		m.NatTuples,
 		m.NetnsNews,
 		m.NetnsStates,
 		m.ParseResults,
@@ -382,6 +527,12 @@ func (m *ComponentsMaps) Close() error {
 		m.RecentPaths,
 		m.SkbPaths,
 		m.Stacks,
+		m.TcpDropped,
+		m.TcpDroppedAny,
+		m.TcpFirstSent,
+		m.TcpLoss,
+		m.TcpRxPending,
+		m.TcpWalk,
 		m.Totals,
 		m.TxInflight,
 	)
@@ -391,6 +542,7 @@ func (m *ComponentsMaps) Close() error {
 //
 // It can be passed to LoadComponentsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ComponentsVariables struct {
+	NatNetnsSeen   *ebpf.Variable `ebpf:"nat_netns_seen"`
 	UnusedIcmpEcho *ebpf.Variable `ebpf:"unused_icmp_echo"`
 }
 
