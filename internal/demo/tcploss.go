@@ -64,6 +64,21 @@ type tcpCheck struct {
 	what         string
 	found, truth uint64
 	truthName    string
+	// lateDrops: the truth is an upper bound; a copy dropped after TCP
+	// had already retransmitted it counts that retransmission beyond
+	// (README, "TCP loss"), up to a fifth of the drops.
+	lateDrops bool
+}
+
+// holds tells whether the verdict agrees with its ground truth.
+func (ch tcpCheck) holds() bool {
+	if ch.truth == 0 {
+		return false
+	}
+	if ch.lateDrops {
+		return ch.found <= ch.truth && ch.found >= ch.truth-ch.truth/5
+	}
+	return ch.found == ch.truth
 }
 
 // tcpLossCase traces one transfer and checks the sender's verdict against
@@ -124,16 +139,17 @@ func tcpLossCase(ctx context.Context, w io.Writer, c *testnet.Chain, fw *faults.
 		}
 	}
 	retrans := after["Tcp.RetransSegs"] - before["Tcp.RetransSegs"]
-	checks := []tcpCheck{{"retransmitted", got.Retransmitted, retrans, "TcpRetransSegs of " + c.NameA}}
+	checks := []tcpCheck{{"retransmitted", got.Retransmitted, retrans, "TcpRetransSegs of " + c.NameA, false}}
 	if scoped {
-		checks = append(checks, tcpCheck{"beyond", got.Beyond, retrans, "TcpRetransSegs of " + c.NameA})
+		checks = append(checks, tcpCheck{"beyond", got.Beyond, retrans, "TcpRetransSegs of " + c.NameA, false})
 	} else {
-		checks = append(checks, tcpCheck{"dropped here", got.DroppedHere, droppedAfter - droppedBefore, "firewall counter"})
+		checks = append(checks, tcpCheck{"dropped here", got.DroppedHere, droppedAfter - droppedBefore,
+			"firewall counter, less late drops", true})
 		where := uint64(0)
 		if got.DroppedAt != nil {
 			where = uint64(got.DroppedAt.Netns)
 		}
-		checks = append(checks, tcpCheck{"dropped in namespace", where, uint64(c.InodeR), c.NameR + "'s inode"})
+		checks = append(checks, tcpCheck{"dropped in namespace", where, uint64(c.InodeR), c.NameR + "'s inode", false})
 	}
 	var text bytes.Buffer
 	if err := report.WriteText(&text, r, report.TextOptions{Keep: sender}); err != nil {
@@ -153,7 +169,7 @@ func tcpLossCase(ctx context.Context, w io.Writer, c *testnet.Chain, fw *faults.
 	failed := 0
 	for _, ch := range checks {
 		mark := "✓"
-		if ch.found != ch.truth || ch.truth == 0 {
+		if !ch.holds() {
 			mark, failed = "✗", failed+1
 		}
 		fmt.Fprintf(w, "%s %-48s %-33s %5d   %5d (%s)\n", mark, "tcp "+ch.what, "", ch.found, ch.truth, ch.truthName)

@@ -76,7 +76,8 @@ func TestTCPLoss(t *testing.T) {
 					t.Fatal("the rule dropped nothing: no loss to match")
 				}
 				sender := snap.TCP[key(f, c.InodeA, false)]
-				t.Logf("%s: TcpRetransSegs +%d, rule dropped %d; dropspot: %+v", f, retrans, ruleDrops, sender)
+				t.Logf("%s: TcpRetransSegs +%d, rule dropped %d; dropspot: %+v; overflow %+v", f, retrans, ruleDrops,
+					sender, snap.Overflow)
 				expectTruth(t, "retransmitted = TcpRetransSegs", sender.Retransmitted, retrans)
 				expectTruth(t, "dropped_here + beyond + unknown = retransmitted",
 					sender.DroppedHere+sender.Beyond+sender.Unknown, sender.Retransmitted)
@@ -94,17 +95,30 @@ func TestTCPLoss(t *testing.T) {
 						t.Errorf("drops shown in the client namespace: %d, want at least the rule's %d", got, ruleDrops)
 					}
 				default:
-					expectTruth(t, "dropped_here = the rule's counter", sender.DroppedHere, ruleDrops)
+					expectLateDrops(t, "dropped_here", sender.DroppedHere, ruleDrops)
 					expectDropPlace(t, sender.DropAt, c.inode(tc.node), tc.hook)
-					// Exact while no segment is dropped twice: numgen
-					// drops every 40th data segment, and a
-					// retransmission follows its loss within a few.
 					receiver := snap.TCP[key(f, c.InodeB, false)]
-					expectTruth(t, "redelivered_after_drop_here on the server = the rule's counter",
-						receiver.Redelivered, ruleDrops)
+					expectLateDrops(t, "redelivered_after_drop_here on the server", receiver.Redelivered, ruleDrops)
 				}
 			})
 		}
+	}
+}
+
+// expectLateDrops checks a count that matches the rule's drops but for
+// late drops: a copy dropped after TCP had already retransmitted it (the
+// original still queued in a veth backlog when RACK or a loss probe
+// fired). That retransmission is counted beyond, and its drop matches
+// nothing (README, "TCP loss"). Measured here: 0 to 6 of ~57 drops per
+// transfer. Never more than the rule's count, and at most a fifth less.
+func expectLateDrops(t *testing.T, what string, got, ruleDrops uint64) {
+	t.Helper()
+	if got > ruleDrops || got < ruleDrops-ruleDrops/5 {
+		t.Fatalf("ground truth: %s = %d, want the rule's counter %d less its late drops (at most a fifth)",
+			what, got, ruleDrops)
+	}
+	if got < ruleDrops {
+		t.Logf("%s: %d of the rule's %d drops came after their retransmission", what, ruleDrops-got, ruleDrops)
 	}
 }
 
