@@ -209,15 +209,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(flows, float64(r.FlowTableEntries))
 	counter(flowsCreated, o.FlowsCreated)
 	counter(flowsEvicted, o.EvictedFlows)
-	for kind, v := range map[string]uint64{
-		"flow_create_failed": o.FlowCreateFailed, "tx_done_unmatched": o.TxDoneUnmatched,
-		"drops_unrecorded": o.DropsUnrecorded, "drops_evicted": o.DropsEvicted,
-		"events_lost": o.EventsLost, "events_throttled": o.EventsThrottled,
-		"in_flight_at_start": o.InFlightAtStart, "netns_unhooked": o.NetnsUnhooked, "nat_split": o.NATSplit,
-		"drops_outside_window": o.DropsOutsideWindow, "netns_news_lost": o.NetnsNewsLost,
-		"tcp_drops_unrecorded": o.TCPDropsUnrecorded, "tcp_drops_evicted": o.TCPDropsEvicted,
-		"tcp_loss_unrecorded": o.TCPLossUnrecorded, "tcp_loss_evicted": o.TCPLossEvicted,
-	} {
+	for kind, v := range overflowByKind(o) {
 		counter(overflow, v, kind)
 	}
 	c.collectTopFlows(ch, r)
@@ -262,12 +254,25 @@ func (c *Collector) collectTopFlows(ch chan<- prometheus.Metric, r *report.Repor
 	}
 }
 
+// overflowByKind is dropspot_overflow_total's series: one per kind.
+func overflowByKind(o report.Overflow) map[string]uint64 {
+	return map[string]uint64{
+		"flow_create_failed": o.FlowCreateFailed, "tx_done_unmatched": o.TxDoneUnmatched,
+		"drops_unrecorded": o.DropsUnrecorded, "drops_evicted": o.DropsEvicted,
+		"events_lost": o.EventsLost, "events_throttled": o.EventsThrottled,
+		"in_flight_at_start": o.InFlightAtStart, "netns_unhooked": o.NetnsUnhooked, "nat_split": o.NATSplit,
+		"drops_outside_window": o.DropsOutsideWindow, "netns_news_lost": o.NetnsNewsLost,
+		"tcp_drops_unrecorded": o.TCPDropsUnrecorded, "tcp_drops_evicted": o.TCPDropsEvicted,
+		"tcp_loss_unrecorded": o.TCPLossUnrecorded, "tcp_loss_evicted": o.TCPLossEvicted,
+	}
+}
+
 // SeriesBound is the most series a scrape can carry, for the docs: fixed
 // families, per-namespace families and the top-K flows.
 func SeriesBound(namespaces, interfaces, reasons, topFlows int) int {
 	stages := int(stage.Count)
 	return stages*5 + // stage packets, bytes, skipped x3
-		stages + // hook info
+		stages + 2 + // hook info: the stages, drops and the TCP retransmission hook
 		namespaces*stages + // per-namespace packets
 		namespaces*stages*reasons + // drops
 		interfaces*reasons + // drops per device
@@ -275,5 +280,5 @@ func SeriesBound(namespaces, interfaces, reasons, topFlows int) int {
 		topFlows*(stages+1) + // per-flow
 		namespaces*(len(verdicts)+1) + // TCP retransmissions by verdict, redeliveries
 		topFlows*len(verdicts) + // per-flow TCP retransmissions
-		3 + 10 + 2 // flows, created, evicted, overflow kinds, netns_hooked, scrape duration
+		3 + len(overflowByKind(report.Overflow{})) + 2 // flows, created, evicted, overflow kinds, netns_hooked, scrape duration
 }
