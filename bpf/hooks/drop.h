@@ -127,14 +127,19 @@ static __always_inline void record_drop(void *ctx, struct sk_buff *skb, __u64 lo
 {
 	struct drop_key key = {};
 	struct pkt_meta meta = {.segs = 1};
-	enum verdict v = classify(skb, drop_l3_at(skb), 0, 0, &key.flow, &meta);
+	/* Probe reads (classify_skb(false, ...)), not direct loads: a freed
+	 * skb's dev may be another field of its union by now (UDP keeps
+	 * dev_scratch there while the socket holds it), and a direct load
+	 * through such a non-canonical address oopses 5.10 in its BPF
+	 * exception fixup (seen in the kernel matrix). */
+	enum verdict v = classify_skb(false, skb, drop_l3_at(skb), 0, 0, &key.flow, &meta);
 	__u64 *count;
 
 	if (v == VERDICT_FILTERED)
 		return;
 	key.reason = reason;
 	key.location = location;
-	key.ifindex = skb->dev ? skb->dev->ifindex : 0;
+	key.ifindex = BPF_CORE_READ(skb, dev, ifindex);
 	key.stage = STAGE_NONE;
 	if (v == VERDICT_NOT_IP || v == VERDICT_MALFORMED) {
 		if (!unparsed_match(skb) || !window_admits_untracked(0))

@@ -86,7 +86,8 @@ static __always_inline bool unparsed_match(struct sk_buff *skb)
 {
 	if (!CFG.match_unparsed)
 		return false;
-	if (CFG.filter_netns && skb_netns(true, skb) != CFG.filter_netns)
+	/* Probe reads: the drop hook calls this for freed skbs (hooks/drop.h). */
+	if (CFG.filter_netns && skb_netns(false, skb) != CFG.filter_netns)
 		return false;
-	return !CFG.filter_ifindex || (skb->dev && skb->dev->ifindex == CFG.filter_ifindex);
+	return !CFG.filter_ifindex || BPF_CORE_READ(skb, dev, ifindex) == CFG.filter_ifindex;
 }
