@@ -606,14 +606,17 @@ func (b *bench) udpRun(seconds float64) (udpRunResult, error) {
 	var r udpRunResult
 	rcmd := exec.Command("ip", "netns", "exec", b.nsB, b.self, "udprecv", "--addr", addrB+":"+udpPort,
 		"--seconds", strconv.FormatFloat(seconds+20, 'f', -1, 64))
-	rout, err := rcmd.StdoutPipe()
-	if err != nil {
-		return r, err
-	}
+	// Not StdoutPipe: Wait closes that pipe as soon as the process exits,
+	// racing the reader for the result line (seen in CI: "printed no
+	// result"). Through an io.Pipe, Wait returns only once exec has copied
+	// everything the process wrote.
+	rout, rw := io.Pipe()
+	rcmd.Stdout = rw
 	rp, err := startProc("udprecv", rcmd)
 	if err != nil {
 		return r, err
 	}
+	defer rw.Close()
 	ready := make(chan bool, 1)
 	lines := make(chan string, 1)
 	go func() {
@@ -643,6 +646,7 @@ func (b *bench) udpRun(seconds float64) (udpRunResult, error) {
 	if err := rp.wait(30 * time.Second); err != nil {
 		return r, fmt.Errorf("udprecv: %w", err)
 	}
+	rw.Close() // all copied: the reader sees the end
 	l, ok := <-lines
 	if !ok {
 		return r, fmt.Errorf("udprecv printed no result")
