@@ -87,8 +87,13 @@ func TestTCPLoss(t *testing.T) {
 					expectTruth(t, "beyond (the router is outside the scope)", sender.Beyond, retrans)
 				case tc.hook == "output":
 					// TCP sends what its own output refused again as new
-					// data: these drops explain no retransmission.
-					expectTruth(t, "dropped_here after drops in the client's own output", sender.DroppedHere, 0)
+					// data: those drops explain no retransmission. A
+					// retransmission the rule refuses is retransmitted
+					// again, after a drop here (seen in CI: 1 of 4).
+					if sender.DroppedHere > ruleDrops {
+						t.Fatalf("dropped_here after drops in the client's own output = %d, want at most the rule's %d",
+							sender.DroppedHere, ruleDrops)
+					}
 					// Shown as drops all the same: the rule counts skbs,
 					// dropspot their segments.
 					if got := dropTotal(snap, key(f, c.InodeA, false)); got < ruleDrops {
