@@ -95,7 +95,7 @@ int BPF_PROG(tp_net_dev_start_xmit, struct sk_buff *skb)
 	addr = ptr_addr(skb);
 	slot = tx_slot(addr);
 	v = classify(skb, L3_AT_NETHDR, 0, 0, &key, &meta);
-	v = admit_in_window(skb, STAGE_TX_XMIT, v, &key, &meta);
+	v = admit_in_window(addr, STAGE_TX_XMIT, v, &key, &meta);
 	count_verdict(STAGE_TX_XMIT, v, &key, &meta);
 	if (slot) {
 		slot->skb = addr;

@@ -10,12 +10,13 @@
 #include "window.h"
 
 /* admit_in_window applies the counting window to a classified packet: a flow
- * packet follows its path's admission, anything else the window's state. */
-static __always_inline enum verdict admit_in_window(struct sk_buff *skb, enum stage st, enum verdict v,
+ * packet (addr: its ptr_addr, read only for those) follows its path's
+ * admission, anything else the window's state. */
+static __always_inline enum verdict admit_in_window(__u64 addr, enum stage st, enum verdict v,
 						    const struct flow_key *key, const struct pkt_meta *meta)
 {
 	if (v == VERDICT_COUNTED)
-		return path_admits(ptr_addr(skb), st, key, meta->segs, meta->nat) ? v : VERDICT_OUTSIDE;
+		return path_admits(addr, st, key, meta->segs, meta->nat) ? v : VERDICT_OUTSIDE;
 	return window_admits_untracked(0) ? v : VERDICT_OUTSIDE;
 }
 
@@ -27,7 +28,7 @@ static __always_inline void count_stage_skb(bool btf, struct sk_buff *skb, enum 
 	struct pkt_meta meta = {};
 	enum verdict v = classify_skb(btf, skb, at, netns, ifindex, &key, &meta);
 
-	v = admit_in_window(skb, st, v, &key, &meta);
+	v = admit_in_window(v == VERDICT_COUNTED ? ptr_addr(skb) : 0, st, v, &key, &meta);
 	count_verdict(st, v, &key, &meta);
 	if (v == VERDICT_COUNTED)
 		tcp_note_stage(btf, skb, st, &key, &meta);
