@@ -81,6 +81,17 @@ func (ch tcpCheck) holds() bool {
 	return ch.found == ch.truth
 }
 
+// tcpLossTruth reads the ground truth's counters: the client's nstat and
+// the firewall rule's drops.
+func tcpLossTruth(c *testnet.Chain, fw *faults.PortFirewall) (map[string]uint64, uint64, error) {
+	nstat, err := c.Nstat(testnet.NodeA)
+	if err != nil {
+		return nil, 0, err
+	}
+	dropped, err := fw.Dropped()
+	return nstat, dropped, err
+}
+
 // tcpLossCase traces one transfer and checks the sender's verdict against
 // the client's TcpRetransSegs and the firewall's counter before showing it.
 func tcpLossCase(ctx context.Context, w io.Writer, c *testnet.Chain, fw *faults.PortFirewall, scoped bool,
@@ -101,11 +112,7 @@ func tcpLossCase(ctx context.Context, w io.Writer, c *testnet.Chain, fw *faults.
 		return 0, err
 	}
 	defer t.Close()
-	before, err := c.Nstat(testnet.NodeA)
-	if err != nil {
-		return 0, err
-	}
-	droppedBefore, err := fw.Dropped()
+	before, droppedBefore, err := tcpLossTruth(c, fw)
 	if err != nil {
 		return 0, err
 	}
@@ -113,11 +120,7 @@ func tcpLossCase(ctx context.Context, w io.Writer, c *testnet.Chain, fw *faults.
 	if err != nil {
 		return 0, err
 	}
-	after, err := c.Nstat(testnet.NodeA)
-	if err != nil {
-		return 0, err
-	}
-	droppedAfter, err := fw.Dropped()
+	after, droppedAfter, err := tcpLossTruth(c, fw)
 	if err != nil {
 		return 0, err
 	}
