@@ -234,14 +234,14 @@ type ComponentsTcpConn struct {
 }
 
 type ComponentsTcpDropped struct {
-	_        structs.HostLayout
-	Location uint64
-	Netns    uint32
-	Reason   uint32
-	EndSeq   uint32
-	Stage    uint8
-	Matched  uint8
-	Pad      [2]uint8
+	_                   structs.HostLayout
+	Location            uint64
+	Netns               uint32
+	Reason              uint32
+	UnmatchedBySender   uint32
+	UnmatchedByReceiver uint32
+	Stage               uint8
+	Pad                 [7]uint8
 }
 
 type ComponentsTcpLossCounts struct {

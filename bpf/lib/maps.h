@@ -327,15 +327,17 @@ struct tcp_seg {
 	__u32 seq; /* first sequence number of one wire segment */
 };
 
-/* Where a segment was dropped, and which end has matched it since. */
+/* Where a segment was last dropped, and how many of its drops each end
+ * has yet to follow: a drop is followed by one retransmission on the
+ * sender and by the next arrival on the receiver. */
 struct tcp_dropped {
 	__u64 location;
 	__u32 netns;
 	__u32 reason;
-	__u32 end_seq;
+	__u32 unmatched_by_sender;
+	__u32 unmatched_by_receiver;
 	__u8 stage;
-	__u8 matched; /* enum tcp_matched bits */
-	__u8 pad[2];
+	__u8 pad[7];
 };
 
 /* Segments this host dropped (data, SYN or FIN), one entry per wire
@@ -414,8 +416,8 @@ struct {
 	__type(value, __u32);
 } tcp_dropped_any SEC(".maps");
 
-/* Per connection: its dropped-segment entries no receive has matched yet,
- * so that receive walks a packet's segments (a GRO packet's dozens of
+/* Per connection: its segments' drops no arrival has followed yet, so
+ * that receive walks a packet's segments (a GRO packet's dozens of
  * lookups) only for connections with some. An entry pushed out of
  * tcp_dropped leaves the count high: more walks, never a wrong count.
  * Sized like flows. */

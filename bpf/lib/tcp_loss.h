@@ -3,18 +3,19 @@
  *
  * - A drop of a TCP segment carrying sequence space (data, SYN, FIN) puts
  *   one entry per wire segment in tcp_dropped: {connection as its sender
- *   sees it, first seq} -> where it was dropped. Not a segment the sender's
- *   own output refused synchronously: TCP sends those again as new data,
- *   never as a retransmission (tcp_refused_by_own_output).
+ *   sees it, first seq} -> where it was dropped, and how many of its drops
+ *   each end has yet to follow. Not a segment the sender's own output
+ *   refused synchronously: TCP sends those again as new data, never as a
+ *   retransmission (tcp_refused_by_own_output).
  * - The sender's socket sending new data at tx.queue (seq == snd_nxt)
  *   records the first sequence number it sent in the window
  *   (tcp_first_sent).
  * - A retransmission (tcp:tcp_retransmit_skb, hooks/tcp.h) counts its
  *   tcp_skb_pcount segments (as TcpRetransSegs does), each as dropped_here
- *   (an unmatched drop entry for it), beyond (sent in the window: at or
- *   after the first sequence number sent) or unknown.
- * - A segment arriving at l4.rcv with an entry not yet matched by a
- *   receiver is redelivered after a drop here.
+ *   (a drop of it no retransmission followed yet), beyond (sent in the
+ *   window: at or after the first sequence number sent) or unknown.
+ * - A segment arriving at l4.rcv after drops of it no arrival followed
+ *   yet is redelivered after each of those drops.
  * Every verdict is per wire segment, so
  * dropped_here + beyond + unknown = retransmitted. */
 #pragma once
@@ -28,11 +29,6 @@
 #include "flow.h"
 #include "maps.h"
 #include "window.h"
-
-enum tcp_matched {
-	TCP_MATCHED_SENDER = 1,   /* a retransmission of it was counted */
-	TCP_MATCHED_RECEIVER = 2, /* it arrived again at l4.rcv */
-};
 
 /* Most wire segments one skb is checked for (a 64 KiB TSO packet of
  * 1448-byte segments is 46); the rest of a larger one is counted as
@@ -131,7 +127,6 @@ static __always_inline bool tcp_refused_by_own_output(struct sk_buff *skb, const
 /* tcp_segs says how an skb's sequence range splits into wire segments. */
 struct tcp_segs {
 	__u32 seq;
-	__u32 end_seq;
 	__u32 mss; /* sequence numbers per segment but the last */
 	__u32 count;
 };
@@ -148,24 +143,33 @@ static __always_inline bool tcp_segs_of_meta(const struct flow_key *key, const s
 	if (key->proto != IPPROTO_TCP_ || !meta->tcp_seqlen || (!key->sport && !key->dport))
 		return false;
 	s->seq = meta->tcp_seq;
-	s->end_seq = meta->tcp_seq + meta->tcp_seqlen;
 	s->count = meta->segs > 1 && meta->gso_size ? meta->segs : 1;
 	s->mss = s->count > 1 ? meta->gso_size : meta->tcp_seqlen;
 	return true;
 }
 
-/* tcp_put_dropped records one dropped segment; it returns 1 if a receive
- * has one more entry to match (a new one, or one a receive had matched). */
+/* tcp_put_dropped records one drop of a segment (d: where, each end's
+ * count 1); it returns 1 if it did (one more drop for a receive to
+ * follow). */
 static __always_inline int tcp_put_dropped(const struct tcp_seg *seg, const struct tcp_dropped *d)
 {
 	struct tcp_dropped *old = bpf_map_lookup_elem(&tcp_dropped, seg);
 	long err;
 
-	if (old) { /* dropped again: the new drop is the one a retransmission follows */
-		int rearmed = (old->matched & TCP_MATCHED_RECEIVER) != 0;
-
-		*old = *d;
-		return rearmed;
+	if (old) {
+		/* Dropped again, and each drop is one more for both ends to
+		 * follow: a copy a retransmission sent can be dropped before
+		 * that retransmission is counted (its tracepoint fires after
+		 * the transmission, which can reach a drop on this host
+		 * synchronously), so the sender may still have to follow the
+		 * drop before. The place shown is the latest. */
+		old->location = d->location;
+		old->netns = d->netns;
+		old->reason = d->reason;
+		old->stage = d->stage;
+		__sync_fetch_and_add(&old->unmatched_by_sender, 1);
+		__sync_fetch_and_add(&old->unmatched_by_receiver, 1);
+		return 1;
 	}
 	err = bpf_map_update_elem(&tcp_dropped, seg, d, BPF_NOEXIST);
 	if (!err) {
@@ -190,10 +194,9 @@ static __always_inline struct tcp_walk *tcp_walk_get(void)
  * verifier's million instructions inline). Their non-scalar arguments
  * are in tcp_walk (global functions take scalars only before 5.12). */
 
-/* tcp_put_dropped_segs records count segments from seq, each mss long
- * but the last (ending at end_seq), as dropped where tcp_walk says, and
- * returns how many a receive has to match (tcp_put_dropped). */
-__noinline int tcp_put_dropped_segs(__u32 seq, __u32 end_seq, __u32 mss, __u32 count)
+/* tcp_put_dropped_segs records count segments from seq, mss apart, as
+ * dropped where tcp_walk says, and returns how many it recorded. */
+__noinline int tcp_put_dropped_segs(__u32 seq, __u32 mss, __u32 count)
 {
 	struct tcp_walk *w = tcp_walk_get();
 	int pending = 0;
@@ -204,13 +207,12 @@ __noinline int tcp_put_dropped_segs(__u32 seq, __u32 end_seq, __u32 mss, __u32 c
 		if (i >= count)
 			break;
 		w->seg.seq = seq + i * mss;
-		w->dropped.end_seq = i + 1 == count ? end_seq : w->seg.seq + mss;
 		pending += tcp_put_dropped(&w->seg, &w->dropped);
 	}
 	return pending;
 }
 
-/* tcp_add_rx_pending adds n entries for a connection's receive to match. */
+/* tcp_add_rx_pending adds n drops for a connection's receive to follow. */
 static __always_inline void tcp_add_rx_pending(const struct tcp_conn *conn, int n)
 {
 	__u32 *p, init = n;
@@ -256,28 +258,36 @@ static __always_inline void tcp_note_drop(struct sk_buff *skb, const struct drop
 		.netns = dk->flow.netns,
 		.reason = dk->reason,
 		.stage = dk->stage,
+		.unmatched_by_sender = 1,
+		.unmatched_by_receiver = 1,
 	};
-	tcp_add_rx_pending(&w->seg.conn, tcp_put_dropped_segs(s.seq, s.end_seq, s.mss, s.count));
+	tcp_add_rx_pending(&w->seg.conn, tcp_put_dropped_segs(s.seq, s.mss, s.count));
 	if (s.count > TCP_MAX_SEGS)
 		counter_add(COUNTER_TCP_DROPPED_UNRECORDED, s.count - TCP_MAX_SEGS);
 	bpf_map_update_elem(&tcp_dropped_any, &zero, &one, BPF_ANY);
 }
 
-/* tcp_match_dropped marks a dropped segment as matched by one end; the
- * entry goes once both ends have matched it. */
-static __always_inline struct tcp_dropped *tcp_match_dropped(const struct tcp_seg *seg, __u8 end)
+/* The counts below are read and written without atomics (5.10 has no
+ * BPF compare-and-exchange): a segment's retransmissions are serialized
+ * by its socket, and two CPUs dropping or receiving copies of one
+ * segment at the same instant is what they would miss. */
+
+/* tcp_sender_follows takes one of a segment's drops a retransmission
+ * follows, if any is left. */
+static __always_inline struct tcp_dropped *tcp_sender_follows(const struct tcp_seg *seg)
 {
 	struct tcp_dropped *d = bpf_map_lookup_elem(&tcp_dropped, seg);
 
-	if (!d || (d->matched & end))
+	if (!d || !d->unmatched_by_sender)
 		return 0;
-	d->matched |= end;
+	d->unmatched_by_sender--;
 	return d;
 }
 
+/* The entry goes once both ends have followed all of its drops. */
 static __always_inline void tcp_forget_if_done(const struct tcp_seg *seg, const struct tcp_dropped *d)
 {
-	if (d->matched == (TCP_MATCHED_SENDER | TCP_MATCHED_RECEIVER) && !bpf_map_delete_elem(&tcp_dropped, seg))
+	if (!d->unmatched_by_sender && !d->unmatched_by_receiver && !bpf_map_delete_elem(&tcp_dropped, seg))
 		counter_inc(COUNTER_TCP_DROPPED_MATCHED);
 }
 
@@ -328,7 +338,7 @@ __noinline int tcp_classify_segs(__u32 seq, __u32 mss, __u32 count, __u32 first,
 		if (i >= count)
 			break;
 		w->seg.seq = seq + i * mss;
-		d = tcp_match_dropped(&w->seg, TCP_MATCHED_SENDER);
+		d = tcp_sender_follows(&w->seg);
 		if (d) {
 			if (w->dropped_here && !same_drop_place(&w->dropped, d))
 				w->mixed = 1;
@@ -419,9 +429,9 @@ static __always_inline void tcp_note_sent(bool btf, struct sk_buff *skb, const s
 		bpf_map_update_elem(&tcp_first_sent, &conn, &s.seq, BPF_NOEXIST);
 }
 
-/* tcp_match_received_segs counts the segments (as tcp_put_dropped_segs
- * lays them out, connection in tcp_walk) that this host dropped before
- * and no receive has matched yet. */
+/* tcp_match_received_segs counts the drops of the segments (as
+ * tcp_put_dropped_segs lays them out, connection in tcp_walk) that this
+ * host made before and no arrival has followed yet. */
 __noinline int tcp_match_received_segs(__u32 seq, __u32 mss, __u32 count)
 {
 	struct tcp_walk *w = tcp_walk_get();
@@ -435,9 +445,10 @@ __noinline int tcp_match_received_segs(__u32 seq, __u32 mss, __u32 count)
 		if (i >= count)
 			break;
 		w->seg.seq = seq + i * mss;
-		d = tcp_match_dropped(&w->seg, TCP_MATCHED_RECEIVER);
-		if (d) {
-			n++;
+		d = bpf_map_lookup_elem(&tcp_dropped, &w->seg);
+		if (d && d->unmatched_by_receiver) {
+			n += d->unmatched_by_receiver;
+			d->unmatched_by_receiver = 0;
 			tcp_forget_if_done(&w->seg, d);
 		}
 	}
@@ -486,6 +497,3 @@ static __always_inline void tcp_note_stage(bool btf, struct sk_buff *skb, enum s
 	else if (st == STAGE_L4_RCV)
 		tcp_note_received(key, meta);
 }
-
-/* Never used by the programs: carries the enum into BTF for bpf2go. */
-const enum tcp_matched *unused_tcp_matched __attribute__((unused));

@@ -331,14 +331,14 @@ type DropspotTcpConn struct {
 }
 
 type DropspotTcpDropped struct {
-	_        structs.HostLayout
-	Location uint64
-	Netns    uint32
-	Reason   uint32
-	EndSeq   uint32
-	Stage    uint8
-	Matched  uint8
-	Pad      [2]uint8
+	_                   structs.HostLayout
+	Location            uint64
+	Netns               uint32
+	Reason              uint32
+	UnmatchedBySender   uint32
+	UnmatchedByReceiver uint32
+	Stage               uint8
+	Pad                 [7]uint8
 }
 
 type DropspotTcpLossCounts struct {
@@ -355,13 +355,6 @@ type DropspotTcpLossCounts struct {
 	DropMixed     uint8
 	Pad           [6]uint8
 }
-
-type DropspotTcpMatched uint32
-
-const (
-	DropspotTcpMatchedTCP_MATCHED_SENDER   DropspotTcpMatched = 1
-	DropspotTcpMatchedTCP_MATCHED_RECEIVER DropspotTcpMatched = 2
-)
 
 type DropspotTcpSeg struct {
 	_    structs.HostLayout
@@ -496,7 +489,6 @@ const (
 	DropspotVarUnusedNetnsState            = "unused_netns_state"
 	DropspotVarUnusedPredDir               = "unused_pred_dir"
 	DropspotVarUnusedPredKind              = "unused_pred_kind"
-	DropspotVarUnusedTcpMatched            = "unused_tcp_matched"
 	DropspotVarUnusedWindowState           = "unused_window_state"
 )
 
@@ -627,7 +619,6 @@ type DropspotVariableSpecs struct {
 	UnusedNetnsState  *ebpf.VariableSpec `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.VariableSpec `ebpf:"unused_pred_dir"`
 	UnusedPredKind    *ebpf.VariableSpec `ebpf:"unused_pred_kind"`
-	UnusedTcpMatched  *ebpf.VariableSpec `ebpf:"unused_tcp_matched"`
 	UnusedWindowState *ebpf.VariableSpec `ebpf:"unused_window_state"`
 }
 
@@ -722,7 +713,6 @@ type DropspotVariables struct {
 	UnusedNetnsState  *ebpf.Variable `ebpf:"unused_netns_state"`
 	UnusedPredDir     *ebpf.Variable `ebpf:"unused_pred_dir"`
 	UnusedPredKind    *ebpf.Variable `ebpf:"unused_pred_kind"`
-	UnusedTcpMatched  *ebpf.Variable `ebpf:"unused_tcp_matched"`
 	UnusedWindowState *ebpf.Variable `ebpf:"unused_window_state"`
 }
 
