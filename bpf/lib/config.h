@@ -46,7 +46,8 @@ struct config {
 	__u32 events_rate;  /* drop events per second per CPU, 0 = no event stream */
 	__u8 events_stack;  /* attach a kernel stack id to each event */
 	__u8 match_unparsed; /* the expression passes a frame that parsed into no flow */
-	__u8 pad[2];
+	__u8 tcp_loss;       /* match retransmissions to drops: tcp.retransmit is hooked */
+	__u8 pad;
 	__u32 snaplen;      /* bytes of each dropped packet to put in its event (from the IP header) */
 };
 

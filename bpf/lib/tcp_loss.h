@@ -249,7 +249,7 @@ static __always_inline void tcp_note_drop(struct sk_buff *skb, const struct drop
 	struct tcp_segs s;
 	__u32 zero = 0, one = 1;
 
-	if (!w || tcp_duplicate_freed(dk->reason) || !tcp_segs_of_meta(&dk->flow, meta, &s) ||
+	if (!CFG.tcp_loss || !w || tcp_duplicate_freed(dk->reason) || !tcp_segs_of_meta(&dk->flow, meta, &s) ||
 	    tcp_refused_by_own_output(skb, &dk->flow, s.seq))
 		return;
 	tcp_conn_of_key(&dk->flow, &w->seg.conn);
@@ -490,7 +490,7 @@ static __always_inline void tcp_note_received(const struct flow_key *key, const 
 static __always_inline void tcp_note_stage(bool btf, struct sk_buff *skb, enum stage st, const struct flow_key *key,
 					   const struct pkt_meta *meta)
 {
-	if (key->proto != IPPROTO_TCP_)
+	if (!CFG.tcp_loss || key->proto != IPPROTO_TCP_)
 		return;
 	if (st == STAGE_TX_QUEUE)
 		tcp_note_sent(btf, skb, key, meta);

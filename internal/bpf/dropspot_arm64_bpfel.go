@@ -42,7 +42,8 @@ type DropspotConfig struct {
 	EventsRate    uint32
 	EventsStack   uint8
 	MatchUnparsed uint8
-	Pad           [2]uint8
+	TcpLoss       uint8
+	Pad           uint8
 	Snaplen       uint32
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/dropspot/dropspot/internal/bpf"
 	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/testnet"
@@ -108,6 +109,48 @@ func TestTCPLoss(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Without the retransmission hook nothing follows a drop, so the drop,
+// tx.queue and l4.rcv programs record nothing for it (CFG.tcp_loss):
+// the stage set without tcp.retransmit pays none of the feature's cost.
+func TestTCPLossOffWithoutItsHook(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	testnet.RequireTool(t, "nft")
+	c := newQuietChain(t)
+	rule, err := testnet.NewNftDrop(func(fn func() error) error { return c.Do(testnet.NodeR, fn) },
+		c.Name(testnet.NodeR), "forward", c.B4, tcpLossEvery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeFault(t, rule) })
+	all := append(stage.All(), stage.Drops)
+	tr := start(t, Config{Stages: stage.SetOf(all...)})
+	f, err := c.TCP(0, tcpLossBytes/4, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	snap := snapshot(t, tr)
+	if got := dropTotal(snap, key(f, c.InodeR, false)); got == 0 || dropped(t, rule) == 0 {
+		t.Fatalf("drops in the router: %d shown, %d by the rule; want some of both", got, dropped(t, rule))
+	}
+	if len(snap.TCP) != 0 {
+		t.Errorf("TCP loss records without the retransmission hook: %v", snap.TCP)
+	}
+	var (
+		seg bpf.DropspotTcpSeg
+		d   bpf.DropspotTcpDropped
+		n   int
+	)
+	for it := tr.maps.Maps[bpf.DropspotMapTcpDropped].Iterate(); it.Next(&seg, &d); {
+		n++
+	}
+	if n != 0 {
+		t.Errorf("dropped segments recorded without the retransmission hook: %d", n)
 	}
 }
 

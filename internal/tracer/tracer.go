@@ -104,6 +104,11 @@ func Start(cfg Config) (*Tracer, error) {
 		return nil, fmt.Errorf("snaplen %d: at most %d", cfg.Snaplen, MaxSnaplen)
 	}
 	bpfCfg.Snaplen = cfg.Snaplen
+	if cfg.Stages == 0 || cfg.Stages.Has(stage.TCPRetransmit) {
+		// Without the retransmission hook, nothing would read what the
+		// drop, tx.queue and l4.rcv programs record for it.
+		bpfCfg.TcpLoss = 1
+	}
 	if err := spec.Variables["CFG"].Set(bpfCfg); err != nil {
 		return nil, fmt.Errorf("set filter: %w", err)
 	}
