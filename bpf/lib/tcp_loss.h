@@ -419,14 +419,18 @@ static __always_inline void tcp_note_sent(bool btf, struct sk_buff *skb, const s
 	struct tcp_conn conn = {};
 	struct tcp_segs s;
 	__u32 snd_nxt;
+	bool syn = meta->tcp_flags & TCP_FLAG_SYN;
 
-	if (!tcp_segs_of_meta(key, meta, &s) || !tcp_sender_snd_nxt(btf, skb, key, &snd_nxt) || s.seq != snd_nxt)
+	if (!tcp_segs_of_meta(key, meta, &s))
 		return;
 	tcp_conn_of_key(key, &conn);
-	if (meta->tcp_flags & TCP_FLAG_SYN)
-		bpf_map_update_elem(&tcp_first_sent, &conn, &s.seq, BPF_ANY);
-	else if (!bpf_map_lookup_elem(&tcp_first_sent, &conn))
-		bpf_map_update_elem(&tcp_first_sent, &conn, &s.seq, BPF_NOEXIST);
+	/* Once a connection's mark is set only a SYN moves it: the socket
+	 * (five probe reads) is read for the first segments alone. */
+	if (!syn && bpf_map_lookup_elem(&tcp_first_sent, &conn))
+		return;
+	if (!tcp_sender_snd_nxt(btf, skb, key, &snd_nxt) || s.seq != snd_nxt)
+		return;
+	bpf_map_update_elem(&tcp_first_sent, &conn, &s.seq, syn ? BPF_ANY : BPF_NOEXIST);
 }
 
 /* tcp_match_received_segs counts the drops of the segments (as

@@ -34,8 +34,8 @@ func doctor(args []string, stdout, stderr io.Writer) error {
 	}
 	_, btfErr := os.Stat("/sys/kernel/btf/vmlinux")
 	fmt.Fprintf(&b, "BTF:          %s\n", yesNo(btfErr == nil, "/sys/kernel/btf/vmlinux"))
-	_, kpErr := os.Stat("/sys/bus/event_source/devices/kprobe")
-	fmt.Fprintf(&b, "kprobe PMU:   %s\n", yesNo(kpErr == nil, "/sys/bus/event_source/devices/kprobe"))
+	// The hook plan's own test, so that doctor and the plan never disagree.
+	fmt.Fprintf(&b, "kprobes:      %s\n", yesNo(hookplan.KprobesAvailable() == nil, "kprobe PMU or kprobe_events"))
 	if root, err := hookplan.CgroupV2Root(); err == nil {
 		fmt.Fprintf(&b, "cgroup v2:    %s\n", root)
 	} else {
