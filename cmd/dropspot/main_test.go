@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/testnet"
@@ -230,23 +234,31 @@ func ownedBPF(t *testing.T, pid int) (links, progs map[int]bool) {
 	return links, progs
 }
 
-// present returns which of ids bpftool still lists ("link" or "prog").
+// present returns which of ids the kernel still holds ("link" or
+// "prog"). By id, not by listing them all: a listing (bpftool) fails
+// when a link it saw goes before it reads it, which is what happens
+// while a process's links are being freed (CI: exit 255).
 func present(t *testing.T, kind string, ids map[int]bool) []int {
 	t.Helper()
-	out, err := exec.Command("bpftool", "-j", kind, "show").Output()
-	if err != nil {
-		t.Fatalf("bpftool %s show: %v", kind, err)
-	}
-	var objs []struct {
-		ID int `json:"id"`
-	}
-	if err := json.Unmarshal(out, &objs); err != nil {
-		t.Fatalf("bpftool output: %v", err)
-	}
 	var left []int
-	for _, o := range objs {
-		if ids[o.ID] {
-			left = append(left, o.ID)
+	for id := range ids {
+		var err error
+		if kind == "link" {
+			var l link.Link
+			if l, err = link.NewFromID(link.ID(id)); err == nil {
+				l.Close()
+			}
+		} else {
+			var p *ebpf.Program
+			if p, err = ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
+				p.Close()
+			}
+		}
+		switch {
+		case err == nil:
+			left = append(left, id)
+		case !errors.Is(err, os.ErrNotExist):
+			t.Fatalf("%s %d: %v", kind, id, err)
 		}
 	}
 	return left
