@@ -316,6 +316,9 @@ func LinkNotReady(h *netlink.Handle, ifname string) (string, error) {
 		return "operstate " + s.String(), nil
 	}
 	qs, err := h.QdiscList(l)
+	if errors.Is(err, netlink.ErrDumpInterrupted) {
+		return "qdiscs changed while listed", nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("list qdiscs: %w", err)
 	}
@@ -329,6 +332,11 @@ func LinkNotReady(h *netlink.Handle, ifname string) (string, error) {
 		return "qdisc " + qdisc, nil
 	}
 	addrs, err := h.AddrList(l, netlink.FAMILY_ALL)
+	if errors.Is(err, netlink.ErrDumpInterrupted) {
+		// The kernel changed them during the dump (NLM_F_DUMP_INTR, seen
+		// on 5.10 while IPv6 set its addresses up): not settled yet.
+		return "addresses changed while listed", nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("list addresses: %w", err)
 	}
