@@ -425,7 +425,7 @@ static __always_inline void tcp_note_sent(bool btf, struct sk_buff *skb, const s
 		return;
 	tcp_conn_of_key(key, &conn);
 	/* Once a connection's mark is set only a SYN moves it: the socket
-	 * (five probe reads) is read for the first segments alone. */
+	 * (four probe reads) is read for the first segments alone. */
 	if (!syn && bpf_map_lookup_elem(&tcp_first_sent, &conn))
 		return;
 	if (!tcp_sender_snd_nxt(btf, skb, key, &snd_nxt) || s.seq != snd_nxt)

@@ -73,6 +73,9 @@ func Start(cfg Config) (*Tracer, error) {
 	if cfg.MaxFlows < 1 || cfg.MaxFlows > MaxFlows {
 		return nil, fmt.Errorf("max flows %d out of range 1..%d", cfg.MaxFlows, MaxFlows)
 	}
+	if cfg.Stages == 0 {
+		cfg.Stages = stage.AllStages
+	}
 	if cfg.MaxTCPDrops == 0 {
 		cfg.MaxTCPDrops = DefaultMaxTCPDrops
 	}
@@ -104,7 +107,7 @@ func Start(cfg Config) (*Tracer, error) {
 		return nil, fmt.Errorf("snaplen %d: at most %d", cfg.Snaplen, MaxSnaplen)
 	}
 	bpfCfg.Snaplen = cfg.Snaplen
-	if cfg.Stages == 0 || cfg.Stages.Has(stage.TCPRetransmit) {
+	if cfg.Stages.Has(stage.TCPRetransmit) {
 		// Without the retransmission hook, nothing would read what the
 		// drop, tx.queue and l4.rcv programs record for it.
 		bpfCfg.TcpLoss = 1
