@@ -51,6 +51,27 @@ func startProc(name string, cmd *exec.Cmd) (*proc, error) {
 	return p, nil
 }
 
+// startPiped is startProc with the given streams of cmd (&cmd.Stdout,
+// &cmd.Stderr) writing into one pipe, returned for reading. Unlike
+// cmd.StdoutPipe, Wait does not close it under a reader: it ends (EOF)
+// when the process and its children have closed it.
+func startPiped(name string, cmd *exec.Cmd, streams ...*io.Writer) (*proc, io.ReadCloser, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range streams {
+		*s = w
+	}
+	p, err := startProc(name, cmd)
+	w.Close() // the child has its own copy
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return p, r, nil
+}
+
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 func (p *proc) exited() bool {
@@ -103,38 +124,31 @@ func stopAll() {
 	}
 }
 
-// lineWaiter reads a child's stdout until a line containing want shows
-// (or EOF), then drains the rest in the background.
-func lineWaiter(r io.Reader, want string) <-chan string {
+// lineWaiter reads a child's output until a line containing want shows,
+// then drains the rest in the background. At EOF without it, it sends
+// "EOF: " and the lines seen (the last 40), for the error.
+func lineWaiter(r io.ReadCloser, want string) <-chan string {
 	ch := make(chan string, 1)
 	go func() {
+		defer r.Close()
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64*1024), 1<<20)
 		var seen []string
-		found := false
 		for sc.Scan() {
 			line := sc.Text()
-			if !found {
-				seen = append(seen, line)
-				if strings.Contains(line, want) {
-					found = true
-					ch <- line
-				}
+			if strings.Contains(line, want) {
+				ch <- line
+				_, _ = io.Copy(io.Discard, r)
+				return
+			}
+			if seen = append(seen, line); len(seen) > 40 {
+				seen = seen[1:]
 			}
 		}
-		if !found {
-			ch <- "EOF: " + strings.Join(lastN(seen, 5), " | ")
-		}
-		_, _ = io.Copy(io.Discard, r)
+		_, _ = io.Copy(io.Discard, r) // after a line too long: up to the real EOF
+		ch <- "EOF: " + strings.Join(seen, "\n")
 	}()
 	return ch
-}
-
-func lastN(s []string, n int) []string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 func run(name string, args ...string) (string, error) {

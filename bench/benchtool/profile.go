@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,38 +104,23 @@ func topFrames(stacks []stackSample, leaf bool, n int, skip func(string) bool) (
 
 // startProfiler runs a bpftrace profile program; stop() returns its output.
 func (b *bench) startProfiler(prog string) (*proc, *bytes.Buffer, error) {
-	cmd := exec.Command("unshare", "-m", "sh", "-c",
-		`mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; exec bpftrace -e "$0"`, prog)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	p, err := startProc("bpftrace profile", cmd)
-	if err != nil {
-		return nil, nil, err
-	}
+	cmd := bpftraceCommand("-e", prog)
 	buf := &bytes.Buffer{}
-	attached := make(chan bool, 1)
-	go func() {
-		r := bufio.NewReader(out)
-		first, _ := r.ReadString('\n')
-		buf.WriteString(first)
-		attached <- strings.Contains(first, "Attaching")
-		_, _ = io.Copy(buf, r)
-	}()
+	cmd.Stdout = buf // read once the process has ended
+	p, stderr, err := startPiped("bpftrace profile", cmd, &cmd.Stderr)
+	if err != nil {
+		return nil, nil, err
+	}
 	select {
-	case ok := <-attached:
-		if !ok {
+	case line := <-lineWaiter(stderr, bpftraceAttached):
+		if output, ended := strings.CutPrefix(line, "EOF: "); ended {
 			_ = p.wait(5 * time.Second)
-			return nil, nil, fmt.Errorf("bpftrace profile: %s", tail(stderr.String(), 300))
+			return nil, nil, fmt.Errorf("bpftrace profile: %s", tail(output, 300))
 		}
 	case <-time.After(60 * time.Second):
 		_ = p.stop(syscall.SIGKILL, time.Second)
 		return nil, nil, fmt.Errorf("bpftrace profile did not attach")
 	}
-	time.Sleep(300 * time.Millisecond)
 	return p, buf, nil
 }
 

@@ -448,17 +448,29 @@ func (b *bench) startBpftrace() (*tool, error) {
 	if err != nil {
 		return nil, err
 	}
-	// bpftrace looks for tracepoints in tracefs; mount it in a private
-	// mount namespace if the host has it unmounted.
-	cmd := exec.Command("unshare", "-m", "sh", "-c",
-		`mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; exec bpftrace "$0"`, script)
-	t, err := startTool("bpftrace", cmd, "Attaching", 60*time.Second)
+	t, err := startTool("bpftrace", bpftraceCommand(script), bpftraceAttached, 60*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("bpftrace: %w", err)
 	}
-	// "Attaching N probes..." is printed just before the attach calls
-	time.Sleep(500 * time.Millisecond)
 	return t, nil
+}
+
+// bpftraceAttached is the line bpftrace prints once every probe is attached
+// when the environment has it set (the hook of bpftrace's runtime tests).
+// Its "Attaching N probes..." comes before the attach calls, and bpftrace
+// 0.17 loses a SIGINT that arrives during them: it then polls forever
+// (measured: SIGINT right after "Attaching" hung 1 run in 6; CI's smoke
+// test hung so when the attach took over 2.5 s beside other BPF tests).
+const bpftraceAttached = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
+
+// bpftraceCommand runs bpftrace with args, in a private mount namespace
+// with tracefs mounted (bpftrace looks for tracepoints there, and the
+// host may have it unmounted), printing bpftraceAttached when attached.
+func bpftraceCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command("unshare", append([]string{"-m", "sh", "-c",
+		`mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; exec bpftrace "$@"`, "bpftrace"}, args...)...)
+	cmd.Env = append(os.Environ(), bpftraceAttached+"=1")
+	return cmd
 }
 
 // startTcpdrop starts bcc's tcpdrop and waits for its header line.
@@ -466,30 +478,32 @@ func (b *bench) startTcpdrop() (*tool, error) {
 	return startTool("tcpdrop", exec.Command("tcpdrop-bpfcc"), "TIME", 90*time.Second)
 }
 
-// startTool starts a tool that prints a line containing ready once it is
-// attached, and waits up to timeout for that line. If the tool ends
-// first, the error is what its stderr says.
+// startTool starts a tool that prints a line containing ready (on stdout
+// or stderr) once it is attached, and waits up to timeout for that line.
+// Nothing else of its output is used. If the tool ends first, the error is
+// what it printed.
 func startTool(kind string, cmd *exec.Cmd, ready string, timeout time.Duration) (*tool, error) {
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
 	t0 := time.Now()
-	p, err := startProc(kind, cmd)
+	p, out, err := startPiped(kind, cmd, &cmd.Stdout, &cmd.Stderr)
 	if err != nil {
 		return nil, err
 	}
+	lines := lineWaiter(out, ready)
 	select {
-	case line := <-lineWaiter(out, ready):
-		if strings.HasPrefix(line, "EOF") {
+	case line := <-lines:
+		if output, ended := strings.CutPrefix(line, "EOF: "); ended {
 			_ = p.wait(10 * time.Second)
-			return nil, errors.New(toolError(stderr.String(), p.err))
+			return nil, errors.New(toolError(output, p.err))
 		}
 	case <-time.After(timeout):
 		_ = p.stop(syscall.SIGKILL, time.Second)
-		return nil, fmt.Errorf("no %q line within %v: %s", ready, timeout, tail(stderr.String(), 300))
+		output := "(its output did not end)"
+		select {
+		case line := <-lines:
+			output = strings.TrimPrefix(line, "EOF: ")
+		case <-time.After(2 * time.Second):
+		}
+		return nil, fmt.Errorf("no %q line within %v: %s", ready, timeout, tail(output, 300))
 	}
 	return &tool{kind: kind, p: p, startup: time.Since(t0)}, nil
 }
