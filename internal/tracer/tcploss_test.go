@@ -2,10 +2,13 @@ package tracer
 
 import (
 	"context"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/dropspot/dropspot/internal/bpf"
 	"github.com/dropspot/dropspot/internal/flow"
+	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/testnet"
 )
@@ -201,4 +204,91 @@ type chainNodes struct{ *testnet.Chain }
 
 func (c *chainNodes) inode(n testnet.Node) uint32 {
 	return [...]uint32{testnet.NodeA: c.InodeA, testnet.NodeR: c.InodeR, testnet.NodeB: c.InodeB}[n]
+}
+
+// TCP loss on a connection that was already losing segments when
+// dropspot started and goes on after it stops (the router drops every
+// tcpLossEvery-th data segment throughout). The ground truth brackets
+// the counting window: the client's TcpRetransSegs moved at least as
+// much between dropspot's start and its drain as dropspot counted, and
+// at most as much from before its start to after the drain; every drop
+// a retransmission followed is one of the rule's in that outer span.
+// Copies sent before the window are unknown, never matched or guessed.
+func TestLiveTCPLoss(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	testnet.RequireTool(t, "nft")
+	for _, v6 := range []bool{false, true} {
+		t.Run(family(v6), func(t *testing.T) {
+			c := newQuietChain(t)
+			src, dst := c.A4, c.B4
+			if v6 {
+				src, dst = c.A6, c.B6
+			}
+			rule, err := testnet.NewNftDrop(func(fn func() error) error { return c.Do(testnet.NodeR, fn) },
+				c.Name(testnet.NodeR), "forward", dst, tcpLossEvery)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { closeFault(t, rule) })
+			l := newLiveFlow()
+			liveTCP(t, l, func(fn func() error) error { return c.Do(testnet.NodeA, fn) },
+				func(fn func() error) error { return c.Do(testnet.NodeB, fn) }, src, dst)
+			time.Sleep(liveBefore)
+
+			outerBefore, ruleBefore := c.nstat(t, testnet.NodeA), dropped(t, rule)
+			tr := start(t, Config{})
+			innerBefore := c.nstat(t, testnet.NodeA)
+			time.Sleep(liveDuring)
+			innerAfter := c.nstat(t, testnet.NodeA)
+			if err := tr.Drain(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			outerAfter, ruleAfter := c.nstat(t, testnet.NodeA), dropped(t, rule)
+			snap := snapshot(t, tr)
+			time.Sleep(liveAfter)
+			l.end(t)
+
+			sender, receiver := tcpLossOf(snap, src, c.InodeA), tcpLossOf(snap, src, c.InodeB)
+			inner, outer := delta(innerBefore, innerAfter, "Tcp.RetransSegs"), delta(outerBefore, outerAfter, "Tcp.RetransSegs")
+			ruleDrops := ruleAfter - ruleBefore
+			t.Logf("TcpRetransSegs +%d inside the window, +%d around it; rule dropped %d around it; dropspot: sender %+v, receiver %+v",
+				inner, outer, ruleDrops, sender, receiver)
+			if sender.Retransmitted < inner || sender.Retransmitted > outer {
+				t.Errorf("retransmitted = %d, want between TcpRetransSegs' %d inside the window and %d around it",
+					sender.Retransmitted, inner, outer)
+			}
+			expectTruth(t, "dropped_here + beyond + unknown = retransmitted",
+				sender.DroppedHere+sender.Beyond+sender.Unknown, sender.Retransmitted)
+			if sender.DroppedHere == 0 || sender.DroppedHere > ruleDrops {
+				t.Errorf("dropped_here = %d, want some and at most the rule's %d around the window", sender.DroppedHere, ruleDrops)
+			}
+			expectDropPlace(t, sender.DropAt, c.InodeR, "forward")
+			if receiver.Redelivered > ruleDrops {
+				t.Errorf("redelivered_after_drop_here on the server = %d, more than the rule's %d drops", receiver.Redelivered, ruleDrops)
+			}
+			// The stages: every decrease is the rule's drop, named.
+			r := report.Build(snap, tr.Plan.Hooks, report.Namer{})
+			expectWindowed(t, tr, r, src, dst, map[uint32]string{c.InodeA: "local-out", c.InodeR: "forward", c.InodeB: "local-in"}, true)
+		})
+	}
+}
+
+// tcpLossOf is the TCP loss record of the connection direction from src
+// in netns (liveTCP's ports are the kernel's choice).
+func tcpLossOf(snap *flow.Snapshot, src netip.Addr, netns uint32) flow.TCPLoss {
+	for k, v := range snap.TCP {
+		if k.Src == src && k.Netns == netns {
+			return v
+		}
+	}
+	return flow.TCPLoss{}
+}
+
+func (c *chainNodes) nstat(t *testing.T, n testnet.Node) map[string]uint64 {
+	t.Helper()
+	counters, err := c.Nstat(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counters
 }
