@@ -24,6 +24,9 @@ type StageTotals struct {
 	Filtered  uint64 // IP packets the filter rejected
 	NotIP     uint64 // ARP and other non-IP frames
 	Malformed uint64 // frames claiming IP that did not parse
+	// RunsMissed: runs of the stage's hook the kernel skipped (recursion,
+	// hookplan.Plan.RunsMissed) in the window: packets it did not see.
+	RunsMissed uint64
 }
 
 // Overflow counts what the flow table could not hold or match.
@@ -56,6 +59,10 @@ type Overflow struct {
 	TCPDropsEvicted    uint64
 	TCPLossUnrecorded  uint64
 	TCPLossEvicted     uint64
+	// Runs the kernel skipped (recursion) of the drop hook (drops neither
+	// counted nor explained) and of the retransmission hook.
+	DropRunsMissed       uint64
+	RetransmitRunsMissed uint64
 }
 
 // Snapshot is the state of the maps at one moment.

@@ -28,7 +28,7 @@ var flowLabels = []string{"proto", "src", "sport", "dst", "dport", "netns"}
 var (
 	stagePackets   = desc("stage_packets_total", "IP packets that reached a stage (wire packets: GSO/GRO counted by segment).", "stage")
 	stageBytes     = desc("stage_bytes_total", "IP bytes that reached a stage.", "stage")
-	stageSkipped   = desc("stage_skipped_packets_total", "Frames a stage saw but did not count in a flow, by why.", "stage", "why")
+	stageSkipped   = desc("stage_skipped_packets_total", "Frames a stage did not count in a flow, by why: filtered, not_ip, malformed, or run_missed (the kernel skipped the stage's program, already running on that CPU).", "stage", "why")
 	netnsPackets   = desc("netns_stage_packets", "Packets per network namespace and stage, summed over the flows now in the table (falls when flows are evicted, hence a gauge).", "netns", "netns_name", "stage")
 	drops          = desc("drops_total", "Kernel drops of flow packets by namespace, last stage passed and reason.", "netns", "netns_name", "stage", "reason")
 	ifaceDrops     = desc("interface_drops_total", "Kernel drops of flow packets by the device the packet was on when freed (\"none\" if it had none), and reason.", "netns", "netns_name", "interface", "reason")
@@ -143,6 +143,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(stageSkipped, t.Filtered, name, "filtered")
 		counter(stageSkipped, t.NotIP, name, "not_ip")
 		counter(stageSkipped, t.Malformed, name, "malformed")
+		counter(stageSkipped, t.RunsMissed, name, "run_missed")
 	}
 	gauge(netnsHooked, float64(r.NetnsHooked))
 	gauge(scrapeDuration, took.Seconds())
@@ -264,6 +265,7 @@ func overflowByKind(o report.Overflow) map[string]uint64 {
 		"drops_outside_window": o.DropsOutsideWindow, "netns_news_lost": o.NetnsNewsLost,
 		"tcp_drops_unrecorded": o.TCPDropsUnrecorded, "tcp_drops_evicted": o.TCPDropsEvicted,
 		"tcp_loss_unrecorded": o.TCPLossUnrecorded, "tcp_loss_evicted": o.TCPLossEvicted,
+		"drop_runs_missed": o.DropRunsMissed, "retransmit_runs_missed": o.RetransmitRunsMissed,
 	}
 }
 
@@ -271,7 +273,7 @@ func overflowByKind(o report.Overflow) map[string]uint64 {
 // families, per-namespace families and the top-K flows.
 func SeriesBound(namespaces, interfaces, reasons, topFlows int) int {
 	stages := int(stage.Count)
-	return stages*5 + // stage packets, bytes, skipped x3
+	return stages*6 + // stage packets, bytes, skipped x4
 		stages + 2 + // hook info: the stages, drops and the TCP retransmission hook
 		namespaces*stages + // per-namespace packets
 		namespaces*stages*reasons + // drops

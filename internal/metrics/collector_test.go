@@ -103,9 +103,10 @@ dropspot_stage_skipped_packets_total{stage="ip.rcv",why="not_ip"} 0
 	if got := value(t, c, "dropspot_stage_packets_total", "stage", "ip.rcv"); got != 10 {
 		t.Errorf("ip.rcv packets = %v, want 10", got)
 	}
-	// Every hooked stage has its skipped series, zeros included.
-	if n := testutil.CollectAndCount(c, "dropspot_stage_skipped_packets_total"); n != 3*int(stage.Count) {
-		t.Errorf("skipped series = %d, want %d", n, 3*int(stage.Count))
+	// Every hooked stage has its skipped series (filtered, not_ip,
+	// malformed, run_missed), zeros included.
+	if n := testutil.CollectAndCount(c, "dropspot_stage_skipped_packets_total"); n != 4*int(stage.Count) {
+		t.Errorf("skipped series = %d, want %d", n, 4*int(stage.Count))
 	}
 }
 

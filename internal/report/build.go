@@ -42,6 +42,8 @@ func Build(snap *flow.Snapshot, hooks []hookplan.Hook, names Namer) *Report {
 	r.Overflow.TCPDropsEvicted = o.TCPDropsEvicted
 	r.Overflow.TCPLossUnrecorded = o.TCPLossUnrecorded
 	r.Overflow.TCPLossEvicted = o.TCPLossEvicted
+	r.Overflow.DropRunsMissed = o.DropRunsMissed
+	r.Overflow.RetransmitRunsMissed = o.RetransmitRunsMissed
 	r.Overflow.UnparsedDrops = []UnparsedDrop{}
 
 	flowDrops := map[flow.Key][]Drop{}

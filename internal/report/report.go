@@ -161,6 +161,10 @@ type Overflow struct {
 	TCPDropsEvicted    uint64 `json:"tcp_drops_evicted"`
 	TCPLossUnrecorded  uint64 `json:"tcp_loss_unrecorded"`
 	TCPLossEvicted     uint64 `json:"tcp_loss_evicted"`
+	// Runs of the drop and the retransmission hooks the kernel skipped
+	// (recursion): drops and retransmissions not counted.
+	DropRunsMissed       uint64 `json:"drop_runs_missed"`
+	RetransmitRunsMissed uint64 `json:"retransmit_runs_missed"`
 	// UnparsedDrops are drops of packets that are in no flow.
 	UnparsedDrops []UnparsedDrop `json:"unparsed_drops"`
 }
@@ -172,6 +176,9 @@ type StageTotal struct {
 	Filtered  uint64 `json:"filtered"`
 	NotIP     uint64 `json:"not_ip"`
 	Malformed uint64 `json:"malformed"`
+	// RunsMissed: runs of the stage's hook the kernel skipped because the
+	// program was already running on that CPU; packets not seen here.
+	RunsMissed uint64 `json:"runs_missed"`
 }
 
 // DropTotals adds up the report's drops (of flows, and of packets in no

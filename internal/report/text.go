@@ -33,10 +33,13 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	o := r.Overflow
 	fmt.Fprintf(bw, "overflow: evicted_flows=%d unparsed=%d flow_create_failed=%d tx_done_unmatched=%d drops_unrecorded=%d drops_evicted=%d events_lost=%d events_throttled=%d"+
 		" in_flight=%d in_flight_at_start=%d netns_unhooked=%d drops_outside_window=%d netns_news_lost=%d nat_split=%d"+
-		" tcp_drops_unrecorded=%d tcp_drops_evicted=%d tcp_loss_unrecorded=%d tcp_loss_evicted=%d\n",
+		" tcp_drops_unrecorded=%d tcp_drops_evicted=%d tcp_loss_unrecorded=%d tcp_loss_evicted=%d drop_runs_missed=%d retransmit_runs_missed=%d\n",
 		o.EvictedFlows, o.Unparsed, o.FlowCreateFailed, o.TxDoneUnmatched, o.DropsUnrecorded, o.DropsEvicted, o.EventsLost, o.EventsThrottled,
 		o.InFlight, o.InFlightAtStart, o.NetnsUnhooked, o.DropsOutsideWindow, o.NetnsNewsLost, o.NATSplit,
-		o.TCPDropsUnrecorded, o.TCPDropsEvicted, o.TCPLossUnrecorded, o.TCPLossEvicted)
+		o.TCPDropsUnrecorded, o.TCPDropsEvicted, o.TCPLossUnrecorded, o.TCPLossEvicted, o.DropRunsMissed, o.RetransmitRunsMissed)
+	if missed := r.stageRunsMissed(); missed != "" {
+		fmt.Fprintf(bw, "runs missed (the kernel skipped a stage's program already running on that CPU; those packets are not counted there): %s\n", missed)
+	}
 	for _, u := range o.UnparsedDrops {
 		bw.Write(appendUnparsedText(bw.AvailableBuffer(), u))
 	}
@@ -207,4 +210,16 @@ func appendDropText(b []byte, d Drop, mark string) []byte {
 		b = fmt.Appendf(b, "      netfilter hook: %s\n", d.Netfilter)
 	}
 	return b
+}
+
+// stageRunsMissed lists the stages whose hook missed runs, in stage
+// order ("ip.postrouting 3, tx.queue 1"), or "".
+func (r *Report) stageRunsMissed() string {
+	var parts []string
+	for s := range stage.Count {
+		if t := r.Totals[s.String()]; t.RunsMissed > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", s, t.RunsMissed))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

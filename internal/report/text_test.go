@@ -76,3 +76,33 @@ func TestChosenStagesInHeaderAndJSON(t *testing.T) {
 		t.Errorf("read back stages %q", back.Stages)
 	}
 }
+
+// A stage whose program the kernel skipped says so, in stage order, in
+// the text report and in JSON (totals[stage].runs_missed).
+func TestRunsMissedShown(t *testing.T) {
+	r := Report{Flows: []Flow{}, Totals: map[string]StageTotal{
+		"tx.queue": {Packets: 10, RunsMissed: 1}, "ip.postrouting": {Packets: 9, RunsMissed: 2}, "rx.driver": {Packets: 3},
+	}}
+	var out bytes.Buffer
+	if err := WriteText(&out, &r, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "not counted there): ip.postrouting 2, tx.queue 1\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("text report lacks %q:\n%s", want, out.String())
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, &r); err != nil {
+		t.Fatal(err)
+	}
+	if want := `"ip.postrouting":{"packets":9,"bytes":0,"filtered":0,"not_ip":0,"malformed":0,"runs_missed":2}`; !strings.Contains(js.String(), want) {
+		t.Errorf("JSON lacks %s:\n%s", want, js.String())
+	}
+	r.Totals = map[string]StageTotal{"tx.queue": {Packets: 10}}
+	out.Reset()
+	if err := WriteText(&out, &r, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "runs missed") {
+		t.Errorf("a line of runs missed when none were:\n%s", out.String())
+	}
+}

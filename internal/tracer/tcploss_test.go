@@ -268,6 +268,11 @@ func TestLiveTCPLoss(t *testing.T) {
 			}
 			// The stages: every decrease is the rule's drop, named.
 			r := report.Build(snap, tr.Plan.Hooks, report.Namer{})
+			for s, tot := range r.Totals {
+				if tot.RunsMissed > 0 {
+					t.Logf("%s: the kernel skipped %d runs of its program", s, tot.RunsMissed)
+				}
+			}
 			expectWindowed(t, tr, r, src, dst, map[uint32]string{c.InodeA: "local-out", c.InodeR: "forward", c.InodeB: "local-in"}, true)
 		})
 	}

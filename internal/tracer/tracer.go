@@ -60,6 +60,8 @@ type Tracer struct {
 	maps   *ebpf.Collection
 	window *window
 	cancel context.CancelFunc // ends the namespace news reader
+	// missedAtOpen: the programs' skipped runs when the window opened.
+	missedAtOpen map[stage.Stage]uint64
 }
 
 // ErrPrivilege says the caller lacks what loading BPF needs.
@@ -139,7 +141,10 @@ func Start(cfg Config) (*Tracer, error) {
 	go t.watchNetnsNews(ctx)
 	// Every hook is attached: from now on a packet's path is counted
 	// whole or not at all.
-	if err := t.window.open(plan.PerNetns()); err != nil {
+	if t.missedAtOpen, err = plan.RunsMissed(); err == nil {
+		err = t.window.open(plan.PerNetns())
+	}
+	if err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -184,10 +189,32 @@ func (t *Tracer) Snapshot() (*flow.Snapshot, error) {
 		return nil, err
 	}
 	s.InFlight = before.Merge(after)
+	missed, err := t.Plan.RunsMissed()
+	if err != nil {
+		return nil, err
+	}
+	putRunsMissed(s, missed, t.missedAtOpen)
 	if s.Later, err = flow.ReadLater(t.maps.Maps[bpf.DropspotMapFlows], s.Flows, rereadWait); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// putRunsMissed puts the runs each hook's programs missed since the
+// window opened (now less atOpen) into the snapshot: an upper bound, as a
+// run missed while the window closes may have been outside it.
+func putRunsMissed(s *flow.Snapshot, now, atOpen map[stage.Stage]uint64) {
+	for st, n := range now {
+		n -= atOpen[st]
+		switch {
+		case st < stage.Count:
+			s.Totals[st].RunsMissed = n
+		case st == stage.Drops:
+			s.Overflow.DropRunsMissed = n
+		case st == stage.TCPRetransmit:
+			s.Overflow.RetransmitRunsMissed = n
+		}
+	}
 }
 
 // Hooks is the hook plan's choice per stage.
