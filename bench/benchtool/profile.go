@@ -107,21 +107,11 @@ func (b *bench) startProfiler(prog string) (*proc, *bytes.Buffer, error) {
 	cmd := bpftraceCommand("-e", prog)
 	buf := &bytes.Buffer{}
 	cmd.Stdout = buf // read once the process has ended
-	p, stderr, err := startPiped("bpftrace profile", cmd, &cmd.Stderr)
+	t, err := startTool("bpftrace profile", cmd, bpftraceAttached, 60*time.Second)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("bpftrace profile: %w", err)
 	}
-	select {
-	case line := <-lineWaiter(stderr, bpftraceAttached):
-		if output, ended := strings.CutPrefix(line, "EOF: "); ended {
-			_ = p.wait(5 * time.Second)
-			return nil, nil, fmt.Errorf("bpftrace profile: %s", tail(output, 300))
-		}
-	case <-time.After(60 * time.Second):
-		_ = p.stop(syscall.SIGKILL, time.Second)
-		return nil, nil, fmt.Errorf("bpftrace profile did not attach")
-	}
-	return p, buf, nil
+	return t.p, buf, nil
 }
 
 // KProfile: where the UDP sender's CPU goes with dropspot attached.

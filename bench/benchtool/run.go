@@ -480,11 +480,17 @@ func (b *bench) startTcpdrop() (*tool, error) {
 
 // startTool starts a tool that prints a line containing ready (on stdout
 // or stderr) once it is attached, and waits up to timeout for that line.
-// Nothing else of its output is used. If the tool ends first, the error is
-// what it printed.
+// Of the streams the caller left unset nothing else is used. If the tool
+// ends first, the error is what it printed there.
 func startTool(kind string, cmd *exec.Cmd, ready string, timeout time.Duration) (*tool, error) {
+	var unset []*io.Writer
+	for _, s := range []*io.Writer{&cmd.Stdout, &cmd.Stderr} {
+		if *s == nil {
+			unset = append(unset, s)
+		}
+	}
 	t0 := time.Now()
-	p, out, err := startPiped(kind, cmd, &cmd.Stdout, &cmd.Stderr)
+	p, out, err := startPiped(kind, cmd, unset...)
 	if err != nil {
 		return nil, err
 	}
