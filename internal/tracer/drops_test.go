@@ -221,6 +221,16 @@ func nstat(t *testing.T, p *testnet.Pair, side testnet.Side) map[string]uint64 {
 	return n
 }
 
+// chainNstat is nstat for a node of a Chain.
+func chainNstat(t *testing.T, c *testnet.Chain, n testnet.Node) map[string]uint64 {
+	t.Helper()
+	counters, err := c.Nstat(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counters
+}
+
 // delta sums the growth of the named counters between two snapshots.
 func delta(before, after map[string]uint64, names ...string) uint64 {
 	var d uint64
@@ -578,10 +588,7 @@ func setupTTLExpired(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
 				src, dst = c.A6, c.B6
 				inHdr, timeExcds = "Ip6.InHdrErrors", "Icmp6.OutTimeExcds"
 			}
-			before, err := c.Nstat(testnet.NodeR)
-			if err != nil {
-				t.Fatal(err)
-			}
+			before := chainNstat(t, c, testnet.NodeR)
 			const n = 8
 			b := faults.UDPBurst{Src: src, Dst: netip.AddrPortFrom(dst, testPort), Count: n, Payload: 100, TTL: 1}
 			sport, err := faults.SendUDP(faults.Named(c.NameA), b)
@@ -590,11 +597,7 @@ func setupTTLExpired(t *testing.T, nw *nets) func(*testing.T, *Tracer) {
 			}
 			grown := func(name string) func() uint64 {
 				return func() uint64 {
-					after, err := c.Nstat(testnet.NodeR)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return delta(before, after, name)
+					return delta(before, chainNstat(t, c, testnet.NodeR), name)
 				}
 			}
 			waitTruth(t, inHdr, grown(inHdr), n)

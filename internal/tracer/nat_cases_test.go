@@ -231,19 +231,13 @@ func TestNATDrops(t *testing.T) {
 `, fam, b, askedPort, fam, netip.AddrPortFrom(b, translatedPort))); err != nil {
 				t.Fatal(err)
 			}
-			before, err := c.Nstat(testnet.NodeB)
-			if err != nil {
-				t.Fatal(err)
-			}
+			before := chainNstat(t, c, testnet.NodeB)
 			asked := netip.AddrPortFrom(b, askedPort)
 			u := openUDP(t, c, testnet.NodeA, a, asked, testnet.NodeB, netip.AddrPortFrom(netip.Addr{}, 0))
 			u.send(t, n)
 			conn := inNetns(udpKey(netip.AddrPortFrom(a, u.sport()), asked), c.InodeB)
 			expectDrops(t, tr, conn, n, "NO_SOCKET", "l4.rcv")
-			after, err := c.Nstat(testnet.NodeB)
-			if err != nil {
-				t.Fatal(err)
-			}
+			after := chainNstat(t, c, testnet.NodeB)
 			if got := after[noPorts] - before[noPorts]; got != n {
 				t.Fatalf("ground truth: %s grew by %d, want %d", noPorts, got, n)
 			}

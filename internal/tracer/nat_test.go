@@ -263,10 +263,7 @@ func (s service) tcpSend(t *testing.T, to netip.AddrPort, port uint16, nbytes in
 // RetransSegs.
 func tcpOutSegs(t *testing.T, c *testnet.Chain, n testnet.Node) uint64 {
 	t.Helper()
-	m, err := c.Nstat(n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := chainNstat(t, c, n)
 	return m["Tcp.OutSegs"] + m["Tcp.RetransSegs"]
 }
 

@@ -58,18 +58,12 @@ func TestTCPLoss(t *testing.T) {
 					cfg.Filter.Netns = c.InodeA
 				}
 				tr := start(t, cfg)
-				before, err := c.Nstat(testnet.NodeA)
-				if err != nil {
-					t.Fatal(err)
-				}
+				before := chainNstat(t, c.Chain, testnet.NodeA)
 				f, err := c.TCP(0, tcpLossBytes, v6)
 				if err != nil {
 					t.Fatal(err)
 				}
-				after, err := c.Nstat(testnet.NodeA)
-				if err != nil {
-					t.Fatal(err)
-				}
+				after := chainNstat(t, c.Chain, testnet.NodeA)
 				if err := tr.Drain(context.Background()); err != nil {
 					t.Fatal(err)
 				}
@@ -235,15 +229,15 @@ func TestLiveTCPLoss(t *testing.T) {
 				func(fn func() error) error { return c.Do(testnet.NodeB, fn) }, src, dst)
 			time.Sleep(liveBefore)
 
-			outerBefore, ruleBefore := c.nstat(t, testnet.NodeA), dropped(t, rule)
+			outerBefore, ruleBefore := chainNstat(t, c.Chain, testnet.NodeA), dropped(t, rule)
 			tr := start(t, Config{})
-			innerBefore := c.nstat(t, testnet.NodeA)
+			innerBefore := chainNstat(t, c.Chain, testnet.NodeA)
 			time.Sleep(liveDuring)
-			innerAfter := c.nstat(t, testnet.NodeA)
+			innerAfter := chainNstat(t, c.Chain, testnet.NodeA)
 			if err := tr.Drain(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			outerAfter, ruleAfter := c.nstat(t, testnet.NodeA), dropped(t, rule)
+			outerAfter, ruleAfter := chainNstat(t, c.Chain, testnet.NodeA), dropped(t, rule)
 			snap := snapshot(t, tr)
 			time.Sleep(liveAfter)
 			l.end(t)
@@ -287,13 +281,4 @@ func tcpLossOf(snap *flow.Snapshot, src netip.Addr, netns uint32) flow.TCPLoss {
 		}
 	}
 	return flow.TCPLoss{}
-}
-
-func (c *chainNodes) nstat(t *testing.T, n testnet.Node) map[string]uint64 {
-	t.Helper()
-	counters, err := c.Nstat(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return counters
 }
