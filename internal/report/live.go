@@ -63,7 +63,7 @@ func (l *Live) Frame(r *Report, now time.Time) error {
 	}
 	shown := 0
 	for i := range r.Flows {
-		block := append([]string{""}, l.fit(appendFlowText(nil, &r.Flows[i]))...)
+		block := append([]string{""}, l.fit(appendFlowText(nil, r, &r.Flows[i]))...)
 		// The last row is kept for the line saying what did not fit.
 		if len(screen)+len(block) > l.rows-1 {
 			break

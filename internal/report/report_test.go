@@ -373,3 +373,27 @@ func TestStageFromLocationFollowsPlan(t *testing.T) {
 		}
 	}
 }
+
+// A shortfall no drop explains names the runs the kernel skipped at the
+// stage that came up short, when it skipped any there (a host-wide count:
+// "any flow's"), and only then.
+func TestUnexplainedLossNamesRunsMissed(t *testing.T) {
+	k := flow.Key{Proto: 17, Src: a, Dst: b, Sport: 40000, Dport: 53, Netns: 1}
+	snap := &flow.Snapshot{Flows: map[flow.Key]*flow.Counts{k: counts(map[stage.Stage]uint64{stage.RxDriver: 10,
+		stage.RxCore: 10, stage.IPRcv: 10, stage.IPLocalIn: 10, stage.L4Rcv: 7, stage.SockRcv: 7})}}
+	snap.Totals[stage.L4Rcv].RunsMissed = 4
+	snap.Totals[stage.RxCore].RunsMissed = 9 // not where this flow came up short
+	var text bytes.Buffer
+	WriteText(&text, Build(snap, allHooks(), fixtureNamer(t)), TextOptions{})
+	want := "  lost between ip.local_in and l4.rcv: 3 (3 without a kernel drop: still queued, consumed, or seen by an unhooked path; or among the 4 runs the kernel skipped at l4.rcv, any flow's)\n"
+	if !strings.Contains(text.String(), want) {
+		t.Errorf("text lacks %q:\n%s", want, text.String())
+	}
+
+	snap.Totals[stage.L4Rcv].RunsMissed = 0
+	text.Reset()
+	WriteText(&text, Build(snap, allHooks(), fixtureNamer(t)), TextOptions{})
+	if want := "unhooked path)\n"; !strings.Contains(text.String(), want) || strings.Contains(text.String(), "runs the kernel skipped at") {
+		t.Errorf("without runs missed at l4.rcv, want the plain line:\n%s", text.String())
+	}
+}

@@ -48,9 +48,9 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 	if opt.Group {
 		for _, g := range groupAlike(r.Flows, keep) {
 			if g.n == 1 {
-				bw.Write(appendFlowText(append(bw.AvailableBuffer(), '\n'), &g.Flow))
+				bw.Write(appendFlowText(append(bw.AvailableBuffer(), '\n'), r, &g.Flow))
 			} else {
-				bw.Write(appendFlowBody(fmt.Appendf(bw.AvailableBuffer(), "\n%d connections", g.n), &g.Flow, g.any))
+				bw.Write(appendFlowBody(fmt.Appendf(bw.AvailableBuffer(), "\n%d connections", g.n), r, &g.Flow, g.any))
 			}
 			shown += g.n
 		}
@@ -59,7 +59,7 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 			if keep(&r.Flows[i]) {
 				// Appended in place in the writer's buffer; a failed
 				// write is kept, and returned by Flush.
-				bw.Write(appendFlowText(append(bw.AvailableBuffer(), '\n'), &r.Flows[i]))
+				bw.Write(appendFlowText(append(bw.AvailableBuffer(), '\n'), r, &r.Flows[i]))
 				shown++
 			}
 		}
@@ -71,18 +71,18 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 }
 
 // appendFlowText appends a flow's block: appends instead of fmt for the
-// lines every flow has.
-func appendFlowText(b []byte, f *Flow) []byte {
+// lines every flow has. r is the report the flow is in.
+func appendFlowText(b []byte, r *Report, f *Flow) []byte {
 	b = append(b, "conn "...)
 	b = strconv.AppendInt(b, int64(f.Conn), 10)
-	return appendFlowBody(b, f, anyPort{})
+	return appendFlowBody(b, r, f, anyPort{})
 }
 
 // appendFlowBody appends a flow's block after its first words: the rest
 // of its first line, the funnel (unless no stage counted a packet), the
 // losses with their drops, the benign frees. The ports any names are
 // shown as "*".
-func appendFlowBody(b []byte, f *Flow, any anyPort) []byte {
+func appendFlowBody(b []byte, r *Report, f *Flow, any anyPort) []byte {
 	b = append(b, "  "...)
 	b = append(b, f.Proto...)
 	b = append(b, ' ')
@@ -116,7 +116,13 @@ func appendFlowBody(b []byte, f *Flow, any anyPort) []byte {
 		if l.To != "" {
 			b = fmt.Appendf(b, "  lost between %s and %s: %d", l.From, l.To, l.Packets)
 			if l.Unexplained > 0 {
-				b = fmt.Appendf(b, " (%d without a kernel drop: still queued, consumed, or seen by an unhooked path)", l.Unexplained)
+				b = fmt.Appendf(b, " (%d without a kernel drop: still queued, consumed, or seen by an unhooked path", l.Unexplained)
+				// Host-wide, not this flow's: a packet whose run was
+				// skipped is short at that stage, whichever flow it was.
+				if missed := r.Totals[l.To].RunsMissed; missed > 0 {
+					b = fmt.Appendf(b, "; or among the %d runs the kernel skipped at %s, any flow's", missed, l.To)
+				}
+				b = append(b, ')')
 			}
 			b = append(b, '\n')
 		}
