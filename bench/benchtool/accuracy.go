@@ -130,6 +130,9 @@ func accuracy(path string, u udpRunResult, rep int, netns []uint32) (Accuracy, e
 }
 
 func (r *Results) accuracyMarkdown(p printer) {
+	if len(r.Accuracy) == 0 {
+		return
+	}
 	p("## Counting accuracy during the UDP flood (dropspot runs above)\n\n")
 	p("| rep | datagrams sent | read by receiver | per-stage counts of the flood flow (sent − count) | drops on the flow | overflow loss counters | verdict |\n|---|---|---|---|---|---|---|\n")
 	for _, a := range r.Accuracy {

@@ -324,6 +324,9 @@ func (r *Results) hookAveragesOn(host string) hookAverages {
 }
 
 func (r *Results) hooksMarkdown(p printer) {
+	if len(r.Hooks) == 0 {
+		return
+	}
 	p("\n## Per-hook cost (kernel.bpf_stats_enabled=1; dropspot, empty programs and bpftrace attached together)\n\n")
 	r.hooksTable(p, "")
 	if slices.ContainsFunc(r.Hooks, func(h HookProg) bool { return h.Host == hostRealistic }) {

@@ -282,6 +282,9 @@ func (r *Results) scaleAggs() []scaleAgg {
 }
 
 func (r *Results) scaleMarkdown(p printer) {
+	if len(r.Scale) == 0 {
+		return
+	}
 	p("\n## Scale: flow-table fill (UDP, one frame per distinct flow, written into a TAP device in the receiving namespace)\n\n")
 	p("| flows sent | --max-flows | flow-table entries | evicted | map memory, all maps (MiB) | of which flows map (MiB) | report time after SIGINT (s) | of which before the first byte (s) | flows map read alone: one key at a time / batched (s) | report size (MB) | dropspot user / sys CPU (s) | dropspot max RSS (MiB) | startup (ms) | flood rate (kpps) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, a := range r.scaleAggs() {

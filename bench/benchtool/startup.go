@@ -33,6 +33,9 @@ func (b *bench) phaseStartup() error {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (r *Results) startupMarkdown(p printer) {
+	if r.Summary.Startup.N == 0 {
+		return
+	}
 	p("\n## Startup (exec → --ready-file, full plan loaded and attached)\n\n")
 	p("%s ms over %d runs (median [min–max]); netfilter links in %v namespaces (all namespaces on the host)\n", spread(r.Summary.Startup, "%.0f"), r.Summary.Startup.N, r.StartupNetns)
 }
