@@ -75,14 +75,24 @@ func (l *liveFlow) end(t *testing.T) {
 // inDst, about 5000 a second, and reads them.
 func liveUDP(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, src, dst netip.Addr) {
 	t.Helper()
+	liveUDPVia(t, l, inSrc, inDst, src, netip.AddrPortFrom(dst, 0), netip.AddrPort{})
+}
+
+// liveUDPVia is liveUDP with the reader on listen, and the sender sending
+// to via (a translated address) or, if via is not valid, to the reader.
+func liveUDPVia(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, src netip.Addr, listen, via netip.AddrPort) {
+	t.Helper()
 	var rx, tx *net.UDPConn
 	if err := inDst(func() (err error) {
-		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 0)))
+		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(listen))
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	to := rx.LocalAddr().(*net.UDPAddr)
+	if via.IsValid() {
+		to = net.UDPAddrFromAddrPort(via)
+	}
 	if err := inSrc(func() (err error) {
 		tx, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), to)
 		return err
@@ -120,17 +130,29 @@ func liveUDP(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, s
 // liveTCP streams bytes over one connection from inSrc to inDst.
 func liveTCP(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, src, dst netip.Addr) {
 	t.Helper()
+	liveTCPVia(t, l, inSrc, inDst, src, netip.AddrPortFrom(dst, 0), netip.AddrPort{})
+}
+
+// liveTCPVia is liveTCP with the server on listen, and the client
+// connecting to via (a translated address) or, if via is not valid, to
+// the server.
+func liveTCPVia(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, src netip.Addr, listen, via netip.AddrPort) {
+	t.Helper()
 	var ln *net.TCPListener
 	var c *net.TCPConn
 	if err := inDst(func() (err error) {
-		ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(dst, 0)))
+		ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(listen))
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	to := ln.Addr().(*net.TCPAddr)
+	if via.IsValid() {
+		to = net.TCPAddrFromAddrPort(via)
+	}
 	if err := inSrc(func() (err error) {
-		c, err = net.DialTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), ln.Addr().(*net.TCPAddr))
+		c, err = net.DialTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), to)
 		return err
 	}); err != nil {
 		t.Fatal(err)
