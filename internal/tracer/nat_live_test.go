@@ -9,6 +9,38 @@ import (
 	"github.com/dropspot/dropspot/internal/testnet"
 )
 
+// liveNATCase is one kind of live flow through a translation.
+type liveNATCase struct {
+	name string
+	v6   bool
+	// gen starts the flow: its server listens on one address, its
+	// client connects to another that a translation takes there.
+	gen func(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, src netip.Addr, listen, via netip.AddrPort)
+	// UDP goes one way; TCP's ACKs come back through the translating
+	// namespace, where its stages before conntrack see the reply's own
+	// tuple.
+	directions int
+}
+
+// forEachLiveNAT runs fn for UDP and TCP, IPv4 and IPv6; -short (the
+// kernel matrix, where each start verifies the programs under emulation
+// for ~20 s) for one case of each protocol and family: tcp4 and udp6.
+func forEachLiveNAT(t *testing.T, fn func(t *testing.T, tc liveNATCase)) {
+	testnet.RequirePrivileged(t)
+	requireConntrackTypes(t)
+	for _, tc := range []liveNATCase{
+		{"tcp4", false, liveTCPVia, 2}, {"udp6", true, liveUDPVia, 1},
+		{"udp4", false, liveUDPVia, 1}, {"tcp6", true, liveTCPVia, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if testing.Short() && (tc.name == "udp4" || tc.name == "tcp6") {
+				t.Skip("-short: tcp4 and udp6 only")
+			}
+			fn(t, tc)
+		})
+	}
+}
+
 // TestLiveNATService: a connection to a Service-like address, translated
 // in the router (nft DNAT to the backend), already running when dropspot
 // starts and still running after it stops. Its conntrack entry, and so
@@ -16,76 +48,106 @@ import (
 // the tracer's map until a packet of the connection passes a stage after
 // conntrack. Every stage of every namespace's path must still count the
 // same packets under the connection as the client knows it — the router's
-// both directions under client <-> VIP:80, with the translation shown —
-// and no record in the router may carry the backend's address, nor any
-// packet be split between the two (nat_split).
+// directions under client <-> VIP:80, with the translation shown — and no
+// record in the router may carry the backend's address, nor any packet be
+// split between the two (nat_split).
 func TestLiveNATService(t *testing.T) {
-	testnet.RequirePrivileged(t)
-	requireConntrackTypes(t)
-	type via func(*testing.T, *liveFlow, func(func() error) error, func(func() error) error, netip.Addr, netip.AddrPort, netip.AddrPort)
-	for _, tc := range []struct {
-		name string
-		v6   bool
-		gen  via
-		// UDP goes one way; TCP's ACKs come back through the router,
-		// where its stages before conntrack see the backend's tuple.
-		directions int
-	}{{"tcp4", false, liveTCPVia, 2}, {"udp6", true, liveUDPVia, 1}, {"udp4", false, liveUDPVia, 1}, {"tcp6", true, liveTCPVia, 2}} {
-		t.Run(tc.name, func(t *testing.T) {
-			if testing.Short() && (tc.name == "udp4" || tc.name == "tcp6") {
-				// The kernel matrix: each start verifies the programs
-				// under emulation for ~20 s; one case of each protocol
-				// and family covers the key's code there.
-				t.Skip("-short: tcp4 and udp6 only")
-			}
-			c := testnet.NewChain(t)
-			s := newService(c, tc.v6)
-			s.nftDNAT(t)
-			inA := func(fn func() error) error { return c.Do(testnet.NodeA, fn) }
-			inB := func(fn func() error) error { return c.Do(testnet.NodeB, fn) }
-			l := newLiveFlow()
-			tc.gen(t, l, inA, inB, s.src, netip.AddrPortFrom(s.dst, backendPort), netip.AddrPortFrom(s.vip, servicePort))
-			tr, r := traceLive(t, l, Config{})
-			expectWhole(t, tr, r, s.src, s.vip, map[uint32]string{c.InodeA: "local-out", c.InodeR: "forward"})
-			expectWhole(t, tr, r, s.src, s.dst, map[uint32]string{c.InodeB: "local-in"})
-			expectServiceTranslated(t, r, s, c.InodeR, tc.directions)
-			if r.Overflow.NATSplit != 0 {
-				t.Errorf("nat_split = %d, want 0", r.Overflow.NATSplit)
-			}
-		})
+	forEachLiveNAT(t, func(t *testing.T, tc liveNATCase) {
+		c := testnet.NewChain(t)
+		s := newService(c, tc.v6)
+		s.nftDNAT(t)
+		inA := func(fn func() error) error { return c.Do(testnet.NodeA, fn) }
+		inB := func(fn func() error) error { return c.Do(testnet.NodeB, fn) }
+		l := newLiveFlow()
+		tc.gen(t, l, inA, inB, s.src, netip.AddrPortFrom(s.dst, backendPort), netip.AddrPortFrom(s.vip, servicePort))
+		tr, r := traceLive(t, l, Config{})
+		expectWhole(t, tr, r, s.src, s.vip, map[uint32]string{c.InodeA: "local-out", c.InodeR: "forward"})
+		expectWhole(t, tr, r, s.src, s.dst, map[uint32]string{c.InodeB: "local-in"})
+		expectNoRecordWith(t, r, c.InodeR, s.dst)
+		expectTranslated(t, r, c.InodeR, tc.directions, "dnat",
+			netip.AddrPortFrom(s.src, 0), netip.AddrPortFrom(s.vip, servicePort),
+			netip.AddrPortFrom(s.src, 0), netip.AddrPortFrom(s.dst, backendPort))
+		expectNoNATSplit(t, r)
+	})
+}
+
+// TestLivePodMasquerade: a pod — a namespace made by `unshare --net`, as a
+// container runtime makes them — talks to B through its node A, which
+// masquerades it, and R: four namespaces, the connection running before
+// dropspot starts and after it stops. The pod and the node count it under
+// the pod's tuple (the node's both directions, with the SNAT shown), R and
+// B under the node's address; every stage of every path equal, no record
+// in the node with its own address, nothing split.
+func TestLivePodMasquerade(t *testing.T) {
+	forEachLiveNAT(t, func(t *testing.T, tc liveNATCase) {
+		c := testnet.NewChain(t)
+		pod := testnet.NewPod(t, c)
+		src, node, dst := pod.V4, c.A4, c.B4
+		if tc.v6 {
+			src, node, dst = pod.V6, c.A6, c.B6
+		}
+		inB := func(fn func() error) error { return c.Do(testnet.NodeB, fn) }
+		l := newLiveFlow()
+		tc.gen(t, l, pod.Do, inB, src, netip.AddrPortFrom(dst, 0), netip.AddrPort{})
+		tr, r := traceLive(t, l, Config{})
+		expectWhole(t, tr, r, src, dst, map[uint32]string{pod.Inode: "local-out", c.InodeA: "forward"})
+		expectWhole(t, tr, r, node, dst, map[uint32]string{c.InodeR: "forward", c.InodeB: "local-in"})
+		expectNoRecordWith(t, r, c.InodeA, node)
+		expectTranslated(t, r, c.InodeA, tc.directions, "snat",
+			netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0),
+			netip.AddrPortFrom(node, 0), netip.AddrPortFrom(dst, 0))
+		expectNoNATSplit(t, r)
+	})
+}
+
+// expectNoRecordWith: no record in netns has addr at either end — what a
+// translated connection's second record would look like.
+func expectNoRecordWith(t *testing.T, r *report.Report, netns uint32, addr netip.Addr) {
+	t.Helper()
+	for _, f := range r.Flows {
+		if f.Netns == netns && (f.Src == addr.String() || f.Dst == addr.String()) {
+			t.Errorf("netns %d: a record with %s: %s %s:%d -> %s:%d %v", netns, addr, f.Proto, f.Src, f.Sport, f.Dst, f.Dport,
+				maps.Collect(f.StagePackets()))
+		}
 	}
 }
 
-// expectServiceTranslated: in the router, the service's connection has
-// its directions, each with the DNAT it went through, and nothing names
-// the backend.
-func expectServiceTranslated(t *testing.T, r *report.Report, s service, router uint32, directions int) {
+// expectTranslated: in netns, the connection from src to dst has its
+// directions, each showing the translation (kind) it went through to the
+// tuple xsrc -> xdst. A port of 0 is any port (a masquerade picks it).
+func expectTranslated(t *testing.T, r *report.Report, netns uint32, directions int, kind string, src, dst, xsrc, xdst netip.AddrPort) {
 	t.Helper()
-	src, vip, backend := s.src.String(), s.vip.String(), s.dst.String()
+	is := func(addr string, port uint16, want netip.AddrPort) bool {
+		return addr == want.Addr().String() && (want.Port() == 0 || port == want.Port())
+	}
 	seen := 0
 	for _, f := range r.Flows {
-		if f.Netns != router {
+		if f.Netns != netns {
 			continue
 		}
-		if f.Src == backend || f.Dst == backend {
-			t.Errorf("router: a record with the backend's address: %s %s:%d -> %s:%d %v", f.Proto, f.Src, f.Sport, f.Dst, f.Dport, maps.Collect(f.StagePackets()))
-			continue
-		}
-		var want report.NAT
+		var ok bool
 		switch {
-		case f.Src == src && f.Dst == vip && f.Dport == servicePort:
-			want = report.NAT{Kind: "dnat", Src: src, Sport: f.Sport, Dst: backend, Dport: backendPort}
-		case f.Src == vip && f.Sport == servicePort && f.Dst == src:
-			want = report.NAT{Kind: "dnat", Src: backend, Sport: backendPort, Dst: src, Dport: f.Dport}
+		case is(f.Src, f.Sport, src) && is(f.Dst, f.Dport, dst):
+			ok = f.NAT != nil && f.NAT.Kind == kind && is(f.NAT.Src, f.NAT.Sport, xsrc) && is(f.NAT.Dst, f.NAT.Dport, xdst)
+		case is(f.Src, f.Sport, dst) && is(f.Dst, f.Dport, src):
+			ok = f.NAT != nil && f.NAT.Kind == kind && is(f.NAT.Src, f.NAT.Sport, xdst) && is(f.NAT.Dst, f.NAT.Dport, xsrc)
 		default:
 			continue
 		}
 		seen++
-		if f.NAT == nil || *f.NAT != want {
-			t.Errorf("router: %s:%d -> %s:%d translation %+v, want %+v", f.Src, f.Sport, f.Dst, f.Dport, f.NAT, want)
+		if !ok {
+			t.Errorf("netns %d: %s:%d -> %s:%d translation %+v, want %s to %v -> %v (or its reverse)", netns, f.Src, f.Sport, f.Dst, f.Dport,
+				f.NAT, kind, xsrc, xdst)
 		}
 	}
 	if seen != directions {
-		t.Errorf("router: %d directions of the service's connection, want %d", seen, directions)
+		t.Errorf("netns %d: %d directions of %v -> %v, want %d", netns, seen, src, dst, directions)
+	}
+}
+
+func expectNoNATSplit(t *testing.T, r *report.Report) {
+	t.Helper()
+	if r.Overflow.NATSplit != 0 {
+		t.Errorf("nat_split = %d, want 0", r.Overflow.NATSplit)
 	}
 }
