@@ -158,6 +158,7 @@ enum nat_flag {
 	NAT_SNAT = 2, /* the source is translated */
 	NAT_CT = 4,   /* conntrack named the connection: its key is authoritative */
 	NAT_BY_XLAT = 8, /* the filter passed the packet by its tuple after translation only */
+	NAT_REPLY = 16,  /* translated, and a reply: its sender sees the tuple after translation */
 };
 
 /* Four entries per translated connection (per direction: its key to the
@@ -167,7 +168,8 @@ struct nat_tuple {
 	struct flow_key other; /* wire = 0: the tuple after translation; 1: the connection's key */
 	__u8 kind;             /* NAT_DNAT | NAT_SNAT */
 	__u8 wire;             /* the map key is a translated tuple as packets carry it */
-	__u8 pad[2];
+	__u8 reply;            /* the map key is of the connection's reply direction */
+	__u8 pad;
 };
 
 /* LRU: entries of ended connections are pushed out by new ones. Sized by

@@ -90,8 +90,9 @@ static __always_inline struct nat_scratch *nat_scratch_get(void)
 /* nat_remember records a translated connection, both directions, each
  * both ways: the connection's key to the tuple after translation (for
  * user space and the filter), and that tuple back to the key (for stages
- * without conntrack). Once per connection while it stays in the map. */
-static __always_inline void nat_remember(struct nat_scratch *w, const struct flow_key *key, __u8 kind)
+ * without conntrack). Once per connection while it stays in the map.
+ * reply: key is of the connection's reply direction. */
+static __always_inline void nat_remember(struct nat_scratch *w, const struct flow_key *key, __u8 kind, bool reply)
 {
 	if (bpf_map_lookup_elem(&nat_tuples, key))
 		return;
@@ -100,13 +101,17 @@ static __always_inline void nat_remember(struct nat_scratch *w, const struct flo
 	__builtin_memset(&w->v, 0, sizeof(w->v));
 	w->v.kind = kind;
 	w->v.other = w->xlat;
+	w->v.reply = reply;
 	bpf_map_update_elem(&nat_tuples, key, &w->v, BPF_ANY);
 	w->v.other = w->rxlat;
+	w->v.reply = !reply;
 	bpf_map_update_elem(&nat_tuples, &w->rkey, &w->v, BPF_ANY);
 	w->v.wire = 1;
 	w->v.other = *key;
+	w->v.reply = reply;
 	bpf_map_update_elem(&nat_tuples, &w->xlat, &w->v, BPF_ANY);
 	w->v.other = w->rkey;
+	w->v.reply = !reply;
 	bpf_map_update_elem(&nat_tuples, &w->rxlat, &w->v, BPF_ANY);
 }
 
@@ -144,12 +149,12 @@ static __always_inline __u32 nat_from_ct(unsigned long nfct, struct flow_key *ke
 	/* After translation the original direction is the reply tuple
 	 * reversed; a reply, before it is undone, the reply tuple. */
 	key_from_tuple(&w->xlat, &w->t, !reply);
-	nat_remember(w, key, kind);
+	nat_remember(w, key, kind, reply);
 	/* Checked on every translated packet: a bit another CPU's plain
 	 * store overwrote comes back (atomic OR needs 5.12). */
 	if (!nat_netns_maybe(key->netns))
 		nat_netns_seen |= nat_netns_bit(key->netns);
-	return NAT_CT | kind;
+	return NAT_CT | kind | (reply ? NAT_REPLY : 0);
 }
 
 /* nat_from_map: a packet without conntrack here, by its own tuple. */
@@ -169,7 +174,7 @@ static __always_inline __u32 nat_from_map(struct flow_key *key)
 	} else {
 		w->xlat = e->other;
 	}
-	return e->kind;
+	return e->kind | (e->reply ? NAT_REPLY : 0);
 }
 
 /* nat_resolve turns the key parse_skb made into the connection's key.

@@ -28,6 +28,7 @@
 #include "filter.h"
 #include "flow.h"
 #include "maps.h"
+#include "nat.h"
 #include "window.h"
 
 /* Most wire segments one skb is checked for (a 64 KiB TSO packet of
@@ -242,26 +243,49 @@ static __always_inline bool tcp_duplicate_freed(__u32 reason)
 	       reason_is(reason, SKB_DROP_REASON_TCP_OFOMERGE);
 }
 
-/* tcp_note_drop records the wire segments of a dropped, admitted TCP skb. */
+/* tcp_put_drops records a dropped skb's segments for the ends that see
+ * its connection as conn: its sender, its receiver or both. */
+static __always_inline void tcp_put_drops(struct tcp_walk *w, const struct flow_key *conn, const struct drop_key *dk,
+					  const struct tcp_segs *s, bool sender, bool receiver)
+{
+	int recorded;
+
+	tcp_conn_of_key(conn, &w->seg.conn);
+	w->dropped = (struct tcp_dropped){
+		.location = dk->location,
+		.netns = dk->flow.netns,
+		.reason = dk->reason,
+		.stage = dk->stage,
+		.unmatched_by_sender = sender,
+		.unmatched_by_receiver = receiver,
+	};
+	recorded = tcp_put_dropped_segs(s->seq, s->mss, s->count);
+	if (receiver)
+		tcp_add_rx_pending(&w->seg.conn, recorded);
+}
+
+/* tcp_note_drop records the wire segments of a dropped, admitted TCP skb.
+ * Across NAT its two ends see the connection by different tuples: the
+ * client by the key (nat.h), the server behind the translation by the
+ * tuple after it — the sender of a reply, the receiver otherwise. Each
+ * end then follows its own entry. */
 static __always_inline void tcp_note_drop(struct sk_buff *skb, const struct drop_key *dk, const struct pkt_meta *meta)
 {
 	struct tcp_walk *w = tcp_walk_get();
+	struct nat_scratch *x = meta->nat & (NAT_DNAT | NAT_SNAT) ? nat_scratch_get() : 0;
+	bool reply = meta->nat & NAT_REPLY;
 	struct tcp_segs s;
 	__u32 zero = 0, one = 1;
 
 	if (!CFG.tcp_loss || !w || tcp_duplicate_freed(dk->reason) || !tcp_segs_of_meta(&dk->flow, meta, &s) ||
 	    tcp_refused_by_own_output(skb, &dk->flow, s.seq))
 		return;
-	tcp_conn_of_key(&dk->flow, &w->seg.conn);
-	w->dropped = (struct tcp_dropped){
-		.location = dk->location,
-		.netns = dk->flow.netns,
-		.reason = dk->reason,
-		.stage = dk->stage,
-		.unmatched_by_sender = 1,
-		.unmatched_by_receiver = 1,
-	};
-	tcp_add_rx_pending(&w->seg.conn, tcp_put_dropped_segs(s.seq, s.mss, s.count));
+	if (x) {
+		tcp_put_drops(w, &dk->flow, dk, &s, !reply, reply);
+		tcp_put_drops(w, &x->xlat, dk, &s, reply, !reply);
+	} else {
+		tcp_put_drops(w, &dk->flow, dk, &s, true, true);
+	}
 	if (s.count > TCP_MAX_SEGS)
 		counter_add(COUNTER_TCP_DROPPED_UNRECORDED, s.count - TCP_MAX_SEGS);
 	bpf_map_update_elem(&tcp_dropped_any, &zero, &one, BPF_ANY);

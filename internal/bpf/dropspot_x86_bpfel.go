@@ -175,6 +175,7 @@ const (
 	DropspotNatFlagNAT_SNAT    DropspotNatFlag = 2
 	DropspotNatFlagNAT_CT      DropspotNatFlag = 4
 	DropspotNatFlagNAT_BY_XLAT DropspotNatFlag = 8
+	DropspotNatFlagNAT_REPLY   DropspotNatFlag = 16
 )
 
 type DropspotNatScratch struct {
@@ -219,7 +220,8 @@ type DropspotNatTuple struct {
 	Other DropspotFlowKey
 	Kind  uint8
 	Wire  uint8
-	Pad   [2]uint8
+	Reply uint8
+	Pad   uint8
 }
 
 type DropspotNetnsState uint32

@@ -138,6 +138,13 @@ func liveTCP(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, s
 // the server.
 func liveTCPVia(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, src netip.Addr, listen, via netip.AddrPort) {
 	t.Helper()
+	liveTCPStream(t, l, inSrc, inDst, src, listen, via, false)
+}
+
+// liveTCPStream is liveTCPVia with the bytes going from the server to the
+// client when fromServer.
+func liveTCPStream(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error, src netip.Addr, listen, via netip.AddrPort, fromServer bool) {
+	t.Helper()
 	var ln *net.TCPListener
 	var c *net.TCPConn
 	if err := inDst(func() (err error) {
@@ -161,12 +168,16 @@ func liveTCPVia(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error
 	if err != nil {
 		t.Fatal(err)
 	}
+	w, r := c, s
+	if fromServer {
+		w, r = s, c
+	}
 	l.run(func(stopped func() bool) error {
-		defer c.Close()
+		defer w.Close()
 		chunk := make([]byte, 16<<10)
 		for !stopped() {
-			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			if _, err := c.Write(chunk); err != nil && !isTimeout(err) {
+			w.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, err := w.Write(chunk); err != nil && !isTimeout(err) {
 				return fmt.Errorf("live tcp send: %w", err)
 			}
 			time.Sleep(time.Millisecond)
@@ -174,8 +185,8 @@ func liveTCPVia(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error
 		return nil
 	})
 	l.run(func(stopped func() bool) error {
-		defer s.Close()
-		_, err := io.Copy(io.Discard, s)
+		defer r.Close()
+		_, err := io.Copy(io.Discard, r)
 		return err
 	})
 }

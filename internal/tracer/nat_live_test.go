@@ -151,3 +151,62 @@ func expectNoNATSplit(t *testing.T, r *report.Report) {
 		t.Errorf("nat_split = %d, want 0", r.Overflow.NATSplit)
 	}
 }
+
+// TestLiveNATTCPLoss is TestLiveTCPLoss through a Service DNAT, on a
+// connection older than dropspot, data from the client and from the
+// backend: the router drops every tcpLossEvery-th data segment. The
+// router's stages and drops count under the connection as the client
+// knows it; the retransmissions and the arrivals after the drops are
+// matched to them at both ends, though the backend knows the connection
+// by the tuple after the translation (from the client: the receiver;
+// from the backend: the sender of the replies).
+func TestLiveNATTCPLoss(t *testing.T) {
+	testnet.RequirePrivileged(t)
+	testnet.RequireTool(t, "nft")
+	requireConntrackTypes(t)
+	for _, tc := range []struct {
+		name           string
+		v6, fromServer bool
+	}{{"v4/from-client", false, false}, {"v4/from-backend", false, true}, {"v6/from-client", true, false}, {"v6/from-backend", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if testing.Short() && tc.name != "v4/from-backend" {
+				// The kernel matrix (see forEachLiveNAT): the
+				// backend's retransmissions take the reply's tuple.
+				t.Skip("-short: v4/from-backend only")
+			}
+			c := newQuietChain(t)
+			s := newService(c.Chain, tc.v6)
+			s.nftDNAT(t)
+			tr, r := liveTCPLoss(t, c, s.src, netip.AddrPortFrom(s.dst, backendPort), netip.AddrPortFrom(s.vip, servicePort), tc.fromServer)
+			expectWindowed(t, tr, r, s.src, s.vip, map[uint32]string{c.InodeA: "local-out", c.InodeR: "forward"}, true)
+			expectWindowed(t, tr, r, s.src, s.dst, map[uint32]string{c.InodeB: "local-in"}, true)
+			expectNoRecordWith(t, r, c.InodeR, s.dst)
+			expectTranslated(t, r, c.InodeR, 2, "dnat",
+				netip.AddrPortFrom(s.src, 0), netip.AddrPortFrom(s.vip, servicePort),
+				netip.AddrPortFrom(s.src, 0), netip.AddrPortFrom(s.dst, backendPort))
+			expectNoNATSplit(t, r)
+			// Before 5.17 the kernel gives no reason.
+			reason := "NETFILTER_DROP"
+			if !kernelHasReasons(tr) {
+				reason = "UNKNOWN"
+			}
+			from, to := s.src.String(), s.vip.String()
+			if tc.fromServer {
+				from, to = to, from
+			}
+			var dropped uint64
+			for _, f := range r.Flows {
+				if f.Netns == c.InodeR && f.Src == from && f.Dst == to {
+					for _, d := range f.Drops {
+						if d.Reason == reason && d.Stage == "ip.forward" {
+							dropped += d.Count
+						}
+					}
+				}
+			}
+			if dropped == 0 {
+				t.Errorf("no %s after ip.forward in the router's record of the client's connection", reason)
+			}
+		})
+	}
+}

@@ -218,58 +218,83 @@ func TestLiveTCPLoss(t *testing.T) {
 			if v6 {
 				src, dst = c.A6, c.B6
 			}
-			rule, err := testnet.NewNftDrop(func(fn func() error) error { return c.Do(testnet.NodeR, fn) },
-				c.Name(testnet.NodeR), "forward", dst, tcpLossEvery)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { closeFault(t, rule) })
-			l := newLiveFlow()
-			liveTCP(t, l, func(fn func() error) error { return c.Do(testnet.NodeA, fn) },
-				func(fn func() error) error { return c.Do(testnet.NodeB, fn) }, src, dst)
-			time.Sleep(liveBefore)
-
-			outerBefore, ruleBefore := chainNstat(t, c.Chain, testnet.NodeA), dropped(t, rule)
-			tr := start(t, Config{})
-			innerBefore := chainNstat(t, c.Chain, testnet.NodeA)
-			time.Sleep(liveDuring)
-			innerAfter := chainNstat(t, c.Chain, testnet.NodeA)
-			if err := tr.Drain(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			outerAfter, ruleAfter := chainNstat(t, c.Chain, testnet.NodeA), dropped(t, rule)
-			snap := snapshot(t, tr)
-			time.Sleep(liveAfter)
-			l.end(t)
-
-			sender, receiver := tcpLossOf(snap, src, c.InodeA), tcpLossOf(snap, src, c.InodeB)
-			inner, outer := delta(innerBefore, innerAfter, "Tcp.RetransSegs"), delta(outerBefore, outerAfter, "Tcp.RetransSegs")
-			ruleDrops := ruleAfter - ruleBefore
-			t.Logf("TcpRetransSegs +%d inside the window, +%d around it; rule dropped %d around it; dropspot: sender %+v, receiver %+v",
-				inner, outer, ruleDrops, sender, receiver)
-			if sender.Retransmitted < inner || sender.Retransmitted > outer {
-				t.Errorf("retransmitted = %d, want between TcpRetransSegs' %d inside the window and %d around it",
-					sender.Retransmitted, inner, outer)
-			}
-			expectTruth(t, "dropped_here + beyond + unknown = retransmitted",
-				sender.DroppedHere+sender.Beyond+sender.Unknown, sender.Retransmitted)
-			if sender.DroppedHere == 0 || sender.DroppedHere > ruleDrops {
-				t.Errorf("dropped_here = %d, want some and at most the rule's %d around the window", sender.DroppedHere, ruleDrops)
-			}
-			expectDropPlace(t, sender.DropAt, c.InodeR, "forward")
-			if receiver.Redelivered > ruleDrops {
-				t.Errorf("redelivered_after_drop_here on the server = %d, more than the rule's %d drops", receiver.Redelivered, ruleDrops)
-			}
-			// The stages: every decrease is the rule's drop, named.
-			r := report.Build(snap, tr.Plan.Hooks, report.Namer{})
-			for s, tot := range r.Totals {
-				if tot.RunsMissed > 0 {
-					t.Logf("%s: the kernel skipped %d runs of its program", s, tot.RunsMissed)
-				}
-			}
+			tr, r := liveTCPLoss(t, c, src, netip.AddrPortFrom(dst, 0), netip.AddrPort{}, false)
 			expectWindowed(t, tr, r, src, dst, map[uint32]string{c.InodeA: "local-out", c.InodeR: "forward", c.InodeB: "local-in"}, true)
 		})
 	}
+}
+
+// liveTCPLoss runs TestLiveTCPLoss's connection from a client at src in A
+// to a server on listen in B, through via if valid (a translation in R
+// takes it to listen), the bytes flowing from the server when fromServer,
+// with R's rule dropping every tcpLossEvery-th data segment they carry,
+// and checks the TCP loss counts of the sending and receiving ends
+// against the ground truth. The report is left to the caller to check
+// the stages.
+func liveTCPLoss(t *testing.T, c *chainNodes, src netip.Addr, listen, via netip.AddrPort, fromServer bool) (*Tracer, *report.Report) {
+	t.Helper()
+	// Each end as its own namespace names the other: the client names
+	// the server by via, if the server is reached through it.
+	server := listen.Addr()
+	if via.IsValid() {
+		server = via.Addr()
+	}
+	sendNode, sendAddr, recvNode, recvFrom, to := testnet.NodeA, src, testnet.NodeB, src, listen.Addr()
+	if fromServer {
+		sendNode, sendAddr, recvNode, recvFrom, to = testnet.NodeB, listen.Addr(), testnet.NodeA, server, src
+	}
+	rule, err := testnet.NewNftDrop(func(fn func() error) error { return c.Do(testnet.NodeR, fn) },
+		c.Name(testnet.NodeR), "forward", to, tcpLossEvery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeFault(t, rule) })
+	l := newLiveFlow()
+	liveTCPStream(t, l, func(fn func() error) error { return c.Do(testnet.NodeA, fn) },
+		func(fn func() error) error { return c.Do(testnet.NodeB, fn) }, src, listen, via, fromServer)
+	time.Sleep(liveBefore)
+
+	outerBefore, ruleBefore := chainNstat(t, c.Chain, sendNode), dropped(t, rule)
+	tr := start(t, Config{})
+	innerBefore := chainNstat(t, c.Chain, sendNode)
+	time.Sleep(liveDuring)
+	innerAfter := chainNstat(t, c.Chain, sendNode)
+	if err := tr.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	outerAfter, ruleAfter := chainNstat(t, c.Chain, sendNode), dropped(t, rule)
+	snap := snapshot(t, tr)
+	time.Sleep(liveAfter)
+	l.end(t)
+
+	sender, receiver := tcpLossOf(snap, sendAddr, c.inode(sendNode)), tcpLossOf(snap, recvFrom, c.inode(recvNode))
+	inner, outer := delta(innerBefore, innerAfter, "Tcp.RetransSegs"), delta(outerBefore, outerAfter, "Tcp.RetransSegs")
+	ruleDrops := ruleAfter - ruleBefore
+	t.Logf("TcpRetransSegs +%d inside the window, +%d around it; rule dropped %d around it; dropspot: sender %+v, receiver %+v",
+		inner, outer, ruleDrops, sender, receiver)
+	if sender.Retransmitted < inner || sender.Retransmitted > outer {
+		t.Errorf("retransmitted = %d, want between TcpRetransSegs' %d inside the window and %d around it",
+			sender.Retransmitted, inner, outer)
+	}
+	expectTruth(t, "dropped_here + beyond + unknown = retransmitted",
+		sender.DroppedHere+sender.Beyond+sender.Unknown, sender.Retransmitted)
+	if sender.DroppedHere == 0 || sender.DroppedHere > ruleDrops {
+		t.Errorf("dropped_here = %d, want some and at most the rule's %d around the window", sender.DroppedHere, ruleDrops)
+	}
+	expectDropPlace(t, sender.DropAt, c.InodeR, "forward")
+	// Every arrival after a drop the receiver saw: as many as it
+	// received of the rule's drops' retransmissions, at most.
+	if receiver.Redelivered == 0 || receiver.Redelivered > ruleDrops {
+		t.Errorf("redelivered_after_drop_here on the receiver = %d, want some and at most the rule's %d drops", receiver.Redelivered, ruleDrops)
+	}
+	// The stages: every decrease is the rule's drop, named.
+	r := report.Build(snap, tr.Plan.Hooks, namer(t))
+	for s, tot := range r.Totals {
+		if tot.RunsMissed > 0 {
+			t.Logf("%s: the kernel skipped %d runs of its program", s, tot.RunsMissed)
+		}
+	}
+	return tr, r
 }
 
 // tcpLossOf is the TCP loss record of the connection direction from src
