@@ -145,7 +145,8 @@ type ComponentsNatTuple struct {
 	Other ComponentsFlowKey
 	Kind  uint8
 	Wire  uint8
-	Pad   [2]uint8
+	Reply uint8
+	Pad   uint8
 }
 
 type ComponentsRecentPath struct {
