@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dropspot/dropspot/internal/flow"
 	"github.com/dropspot/dropspot/internal/report"
 	"github.com/dropspot/dropspot/internal/stage"
 	"github.com/dropspot/dropspot/internal/testnet"
@@ -197,8 +198,9 @@ func isTimeout(err error) bool {
 }
 
 // traceLive starts dropspot while l runs, counts for liveDuring, drains
-// and reads, and stops the traffic liveAfter later.
-func traceLive(t *testing.T, l *liveFlow, cfg Config) (*Tracer, *report.Report) {
+// and reads (the snapshot, and the report built from it), and stops the
+// traffic liveAfter later.
+func traceLive(t *testing.T, l *liveFlow, cfg Config) (*Tracer, *flow.Snapshot, *report.Report) {
 	t.Helper()
 	time.Sleep(liveBefore)
 	tr := start(t, cfg)
@@ -209,7 +211,7 @@ func traceLive(t *testing.T, l *liveFlow, cfg Config) (*Tracer, *report.Report) 
 	snap := snapshot(t, tr)
 	time.Sleep(liveAfter)
 	l.end(t)
-	return tr, report.Build(snap, tr.Plan.Hooks, report.Namer{})
+	return tr, snap, report.Build(snap, tr.Plan.Hooks, report.Namer{})
 }
 
 // pathStages are the stages of each path of a socket flow.
@@ -348,7 +350,7 @@ func TestLiveFlowsAcrossAPair(t *testing.T) {
 		l := newLiveFlow()
 		tc.gen(t, l, func(fn func() error) error { return p.Do(testnet.A, fn) },
 			func(fn func() error) error { return p.Do(testnet.B, fn) }, src, dst)
-		tr, r := traceLive(t, l, Config{Stages: stages})
+		tr, _, r := traceLive(t, l, Config{Stages: stages})
 		expectWhole(t, tr, r, src, dst, map[uint32]string{p.InodeA: "local-out", p.InodeB: "local-in"})
 	})
 }
@@ -367,7 +369,7 @@ func TestLiveTCPWithoutGSO(t *testing.T) {
 	l := newLiveFlow()
 	liveTCP(t, l, func(fn func() error) error { return p.Do(testnet.A, fn) },
 		func(fn func() error) error { return p.Do(testnet.B, fn) }, p.A4, p.B4)
-	tr, r := traceLive(t, l, Config{})
+	tr, _, r := traceLive(t, l, Config{})
 	// The super-packet being split when the window closes may have its
 	// segments' tx stages uncounted: reported in flight, not lost.
 	expectWindowed(t, tr, r, p.A4, p.B4, map[uint32]string{p.InodeA: "local-out", p.InodeB: "local-in"}, true)
@@ -384,7 +386,7 @@ func TestLiveFlowsThroughARouter(t *testing.T) {
 		l := newLiveFlow()
 		tc.gen(t, l, func(fn func() error) error { return c.Do(testnet.NodeA, fn) },
 			func(fn func() error) error { return c.Do(testnet.NodeB, fn) }, src, dst)
-		tr, r := traceLive(t, l, Config{Stages: stages})
+		tr, _, r := traceLive(t, l, Config{Stages: stages})
 		expectWhole(t, tr, r, src, dst, map[uint32]string{c.InodeA: "local-out", c.InodeR: "forward", c.InodeB: "local-in"})
 	})
 }

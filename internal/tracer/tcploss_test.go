@@ -237,7 +237,7 @@ func TestLiveTCPLoss(t *testing.T) {
 			if v6 {
 				src, dst = c.A6, c.B6
 			}
-			tr, r := liveTCPLoss(t, c, src, netip.AddrPortFrom(dst, 0), netip.AddrPort{}, false)
+			tr, _, r := liveTCPLoss(t, c, src, netip.AddrPortFrom(dst, 0), netip.AddrPort{}, false)
 			expectWindowed(t, tr, r, src, dst, map[uint32]string{c.InodeA: "local-out", c.InodeR: "forward", c.InodeB: "local-in"}, true)
 		})
 	}
@@ -248,9 +248,9 @@ func TestLiveTCPLoss(t *testing.T) {
 // takes it to listen), the bytes flowing from the server when fromServer,
 // with R's rule dropping every tcpLossEvery-th data segment they carry,
 // and checks the TCP loss counts of the sending and receiving ends
-// against the ground truth. The report is left to the caller to check
-// the stages.
-func liveTCPLoss(t *testing.T, c *chainNodes, src netip.Addr, listen, via netip.AddrPort, fromServer bool) (*Tracer, *report.Report) {
+// against the ground truth. The snapshot and the report are left to the
+// caller to check the stages.
+func liveTCPLoss(t *testing.T, c *chainNodes, src netip.Addr, listen, via netip.AddrPort, fromServer bool) (*Tracer, *flow.Snapshot, *report.Report) {
 	t.Helper()
 	// Each end as its own namespace names the other: the client names
 	// the server by via, if the server is reached through it.
@@ -313,7 +313,7 @@ func liveTCPLoss(t *testing.T, c *chainNodes, src netip.Addr, listen, via netip.
 			t.Logf("%s: the kernel skipped %d runs of its program", s, tot.RunsMissed)
 		}
 	}
-	return tr, r
+	return tr, snap, r
 }
 
 // tcpLossOf is the TCP loss record of the connection direction from src
