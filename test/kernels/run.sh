@@ -31,7 +31,7 @@
 #   DROPSPOT_KERNEL_TEST_ARGS  test flags ("-test.short": the live tests
 #                            run the `all` stage set only), e.g. "-test.run=TestUDP"
 #   DROPSPOT_KERNEL_SMP      vCPUs of the guest (1; see smp below)
-#   DROPSPOT_KERNEL_TIMEOUT  seconds one VM may run (1800)
+#   DROPSPOT_KERNEL_TIMEOUT  seconds one VM may run (2700)
 #   DROPSPOT_KERNEL_PARALLEL how many VMs run at once (3)
 #   DROPSPOT_KERNEL_APPEND   extra kernel command line (e.g. loglevel=7)
 #   DROPSPOT_KERNEL_RESULTS  summary file (test/kernels/RESULTS.md)
@@ -60,7 +60,7 @@ tools=${DROPSPOT_KERNEL_TOOLS:-nft conntrack xtables-nft-multi}
 # (nft_counter is part of nf_tables.ko since 5.13): loaded where they exist.
 optional_modules=${DROPSPOT_KERNEL_OPTIONAL_MODULES:-nft_counter}
 # 3 kernels that all hang still end within ~31 minutes.
-vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-1800}
+vm_timeout=${DROPSPOT_KERNEL_TIMEOUT:-2700}
 results=${DROPSPOT_KERNEL_RESULTS:-$here/RESULTS.md}
 # One vCPU: with two, TCG guests oops on attach while traffic runs (an
 # int3 left in dev_hard_start_xmit when a tracepoint's static key is
