@@ -123,6 +123,13 @@ func kernelHasReasons(tr *Tracer) bool {
 	return false
 }
 
+// reasonIs tells whether a drop's reason is want. Before 5.17 the kernel
+// gives no reason: the location names it where it can (nf_hook_slow:
+// NETFILTER_DROP), else it is UNKNOWN, which then stands for any.
+func reasonIs(tr *Tracer, reason, want string) bool {
+	return reason == want || (want != "" && reason == "UNKNOWN" && !kernelHasReasons(tr))
+}
+
 func functionHooked(tr *Tracer, s stage.Stage) bool {
 	for _, h := range tr.Plan.Hooks {
 		if h.Stage == s {
@@ -144,16 +151,13 @@ func expectDrops(t *testing.T, tr *Tracer, k flow.Key, n uint64, wantReason, wan
 		snap = snapshot(t, tr)
 	}
 	nm := namer(t)
-	// Before 5.17 the kernel gives no reason: the location names it
-	// where it can (nf_hook_slow: NETFILTER_DROP), else it is UNKNOWN.
-	orUnknown := !kernelHasReasons(tr) && wantReason != ""
 	for _, d := range snap.Drops {
 		if d.Kind != flow.DropOfFlow || d.Flow != k {
 			continue
 		}
 		named := nm.Name(d)
 		t.Logf("%v: %d dropped: %s after %s at %s", k, named.Count, named.Reason, named.Stage, named.Location)
-		if (named.Reason != wantReason && !(orUnknown && named.Reason == "UNKNOWN")) || named.Stage != wantStage {
+		if !reasonIs(tr, named.Reason, wantReason) || named.Stage != wantStage {
 			t.Errorf("%v: %d drops are %s after %s (at %s), want %s after %s",
 				k, named.Count, named.Reason, named.Stage, named.Location, wantReason, wantStage)
 		}

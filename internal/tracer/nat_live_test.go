@@ -165,11 +165,6 @@ func TestLiveNATTCPLoss(t *testing.T) {
 				netip.AddrPortFrom(s.src, 0), netip.AddrPortFrom(s.vip, servicePort),
 				netip.AddrPortFrom(s.src, 0), netip.AddrPortFrom(s.dst, backendPort))
 			expectNoSplit(t, snap)
-			// Before 5.17 the kernel gives no reason: the location
-			// names it where it can (nf_hook_slow), else UNKNOWN.
-			named := func(reason string) bool {
-				return reason == "NETFILTER_DROP" || (!kernelHasReasons(tr) && reason == "UNKNOWN")
-			}
 			from, to := s.src.String(), s.vip.String()
 			if tc.fromServer {
 				from, to = to, from
@@ -178,7 +173,7 @@ func TestLiveNATTCPLoss(t *testing.T) {
 			for _, f := range r.Flows {
 				if f.Netns == c.InodeR && f.Src == from && f.Dst == to {
 					for _, d := range f.Drops {
-						if named(d.Reason) && d.Stage == "ip.forward" {
+						if reasonIs(tr, d.Reason, "NETFILTER_DROP") && d.Stage == "ip.forward" {
 							dropped += d.Count
 						}
 					}
