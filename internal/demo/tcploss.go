@@ -35,8 +35,13 @@ func runTCPLoss(ctx context.Context, w io.Writer, names report.Namer, log *slog.
 		return 0, err
 	}
 	defer func() { err = errors.Join(err, c.Close()) }()
-	// Offloads off: the firewall then counts segments, as TCP does.
+	// Offloads off: the firewall then counts segments, as TCP does. Large
+	// receive buffers: the firewall's drops are then the only ones (a
+	// receiver falling behind on a busy machine drops segments itself).
 	if err := c.SetOffloads(false); err != nil {
+		return 0, err
+	}
+	if err := c.SetLargeTCPReceiveBuffers(); err != nil {
 		return 0, err
 	}
 	fw, err := faults.DropForwardedEvery(faults.Named(c.NameR), faults.TCP, tcpLossPort, tcpLossEvery)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -110,6 +111,28 @@ func (c *Chain) SetOffloads(on bool) error {
 	}
 	return nil
 }
+
+// SetLargeTCPReceiveBuffers starts every TCP socket of A and B with a
+// receive buffer of largeTCPReceiveBuffer bytes (net.ipv4.tcp_rmem's
+// default and limit, per namespace; IPv6 sockets use it too). A receiver
+// whose reader falls behind (a loaded machine) drops segments it has no
+// memory for (TCP_OFO_DROP, queue pruning), and TCP retransmits them: a
+// buffer that holds a whole transfer keeps a connection's drops to the
+// ones its test or demo makes.
+func (c *Chain) SetLargeTCPReceiveBuffers() error {
+	n := strconv.Itoa(largeTCPReceiveBuffer)
+	rmem := []sysctl{{"net/ipv4/tcp_rmem", "4096 " + n + " " + n}}
+	for _, node := range []Node{NodeA, NodeB} {
+		if err := c.Do(node, func() error { return setSysctls(rmem) }); err != nil {
+			return fmt.Errorf("testnet: %s: %w", c.Name(node), err)
+		}
+	}
+	return nil
+}
+
+// largeTCPReceiveBuffer holds a transfer of some 12 MiB with offloads off
+// (a 1448-byte segment takes ~2.3 KiB of buffer).
+const largeTCPReceiveBuffer = 32 << 20
 
 // newChainConfig picks names and addresses: two /24s of 198.18.0.0/15 that
 // differ in their last bit, and two /64s of one 2001:db8:x::/48.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/dropspot/dropspot/internal/netns"
 )
 
@@ -91,6 +93,35 @@ func TestChainCleanup(t *testing.T) {
 	for _, name := range names {
 		if _, err := os.Stat(netns.Named(name)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still present after cleanup (stat: %v)", name, err)
+		}
+	}
+}
+
+// A new TCP socket's receive buffer starts at tcp_rmem's default: the
+// large one in A and B, the host's own in R.
+func TestChainLargeTCPReceiveBuffers(t *testing.T) {
+	RequirePrivileged(t)
+	c := NewChain(t)
+	if err := c.SetLargeTCPReceiveBuffers(); err != nil {
+		t.Fatal(err)
+	}
+	for n := NodeA; n <= NodeB; n++ {
+		var got int
+		err := c.Do(n, func() error {
+			fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			got, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if large := got == largeTCPReceiveBuffer; large != (n != NodeR) {
+			t.Errorf("%s: a TCP socket's receive buffer is %d bytes (the large one: %d)", c.Name(n), got,
+				largeTCPReceiveBuffer)
 		}
 	}
 }
