@@ -3,7 +3,7 @@
 # program, for one binary or several side by side (issue 15: a change's
 # cost per hook). bpf_stats run_time_ns / run_cnt of the programs one
 # dropspot process holds, under 3 s of traffic in two throwaway namespaces
-# joined by a veth pair (198.18.222.0/24). Unlike throughput ratios, this
+# joined by a veth pair (198.18.202.0/24). Unlike throughput ratios, this
 # does not move with other work on a shared machine: only time inside the
 # programs counts — but other tools on the same hooks, or another build's
 # code layout, do move it (BENCHMARKS.md, "Per-hook cost of the NAT-aware key").
@@ -40,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 ip netns add $a; ip netns add $b
 ip link add sca$sfx netns $a type veth peer name scb$sfx netns $b
-ip -n $a addr add 198.18.222.1/24 dev sca$sfx; ip -n $b addr add 198.18.222.2/24 dev scb$sfx
+ip -n $a addr add 198.18.202.1/24 dev sca$sfx; ip -n $b addr add 198.18.202.2/24 dev scb$sfx
 for n in $a $b; do ip -n $n link set lo up; done
 ip -n $a link set sca$sfx up; ip -n $b link set scb$sfx up
 sysctl -qw kernel.bpf_stats_enabled=1
@@ -54,17 +54,17 @@ traffic_run() {
 	local bin=$1 rp
 	case $traffic in
 	udp)
-		ip netns exec $b $bin/benchtool udprecv --addr 198.18.222.2:9001 --seconds 8 > /dev/null &
+		ip netns exec $b $bin/benchtool udprecv --addr 198.18.202.2:9001 --seconds 8 > /dev/null &
 		rp=$! ;;
 	tcp)
-		ip netns exec $b iperf3 -s -1 -B 198.18.222.2 -p 5299 > /dev/null 2>&1 &
+		ip netns exec $b iperf3 -s -1 -B 198.18.202.2 -p 5299 > /dev/null 2>&1 &
 		rp=$! ;;
 	drop) rp="" ;;
 	esac
 	sleep 0.2
 	case $traffic in
-	tcp) ip netns exec $a iperf3 -c 198.18.222.2 -p 5299 -t 3 > /dev/null 2>&1; echo 0 ;;
-	*) ip netns exec $a $bin/benchtool udpsend --dst 198.18.222.2:9001 --seconds 3 2>/dev/null |
+	tcp) ip netns exec $a iperf3 -c 198.18.202.2 -p 5299 -t 3 > /dev/null 2>&1; echo 0 ;;
+	*) ip netns exec $a $bin/benchtool udpsend --dst 198.18.202.2:9001 --seconds 3 2>/dev/null |
 		python3 -c "import json,sys; print(json.load(sys.stdin)['sent'])" ;;
 	esac
 	[[ -n $rp ]] && { kill $rp 2>/dev/null || true; wait $rp 2>/dev/null || true; }

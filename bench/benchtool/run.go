@@ -27,7 +27,10 @@ import (
 )
 
 // Addresses: the veth pair carries iperf3 and the UDP flood; the TAP device
-// (scale case) sits in namespace B; flood sources are 198.19.0.0/16.
+// (scale case) sits in namespace B; flood sources are 198.19.0.0/16. The
+// /24s are inside 198.18.200.0/22, which the tests' topologies never take
+// (internal/testnet/subnet.go): a test running beside the benchmark must
+// not find its packets under its own addresses.
 const (
 	addrA    = "198.18.200.1"
 	addrB    = "198.18.200.2"

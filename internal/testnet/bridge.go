@@ -39,7 +39,10 @@ type Bridged struct {
 // the test if setup fails.
 func NewBridged(t T, brNetfilter bool) *Bridged {
 	t.Helper()
-	b := newBridgedConfig()
+	b, err := newBridgedConfig()
+	if err != nil {
+		t.Fatalf("testnet: NewBridged: %v", err)
+	}
 	t.Cleanup(func() {
 		if err := b.close(); err != nil {
 			t.Errorf("testnet: cleanup of bridged %s/%s/%s: %v", b.NameA, b.NameR, b.NameB, err)
@@ -53,9 +56,12 @@ func NewBridged(t T, brNetfilter bool) *Bridged {
 
 // newBridgedConfig picks names and addresses: the bridge is host 3 of the
 // pair's subnets.
-func newBridgedConfig() *Bridged {
+func newBridgedConfig() (*Bridged, error) {
 	suffix := fmt.Sprintf("%06x", rand.Uint32()&0xffffff)
-	p := newPairConfig()
+	p, err := newPairConfig()
+	if err != nil {
+		return nil, err
+	}
 	p.NameA, p.NameB = "dbA-"+suffix, "dbB-"+suffix
 	p.IfA, p.IfB = "dba"+suffix, "dbb"+suffix
 	r4, r6 := p.A4.As4(), p.A6.As16()
@@ -65,7 +71,7 @@ func newBridgedConfig() *Bridged {
 		NameR: "dbR-" + suffix, Bridge: "dbr" + suffix, PortA: "dbpa" + suffix, PortB: "dbpb" + suffix,
 		R4: netip.AddrFrom4(r4), R6: netip.AddrFrom16(r6),
 		nsR: vns.None(),
-	}
+	}, nil
 }
 
 // ToBridge is a Pair of A and R whose B end is the bridge itself, for
@@ -76,6 +82,7 @@ func (b *Bridged) ToBridge() *Pair {
 	p.NameB, p.IfB, p.IfindexB, p.InodeB = b.NameR, b.Bridge, b.BridgeIndex, b.InodeR
 	p.B4, p.B6 = b.R4, b.R6
 	p.ns[B] = b.nsR
+	p.lease = nil // the Bridged's
 	return &p
 }
 
@@ -226,6 +233,7 @@ func (b *Bridged) plug(hR *netlink.Handle, e *end, port string, index int) (int,
 // close deletes the three namespaces; the veths and the bridge go with
 // them.
 func (b *Bridged) close() error {
+	defer b.lease.release()
 	var errs []error
 	for _, n := range b.namespaces() {
 		if !n.h.IsOpen() {

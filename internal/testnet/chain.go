@@ -56,7 +56,8 @@ type Chain struct {
 	A4, RA4, RB4, B4 netip.Addr // RA4 on IfRA, RB4 on IfRB
 	A6, RA6, RB6, B6 netip.Addr
 
-	ns [3]vns.NsHandle // indexed by Node; open until cleanup
+	ns    [3]vns.NsHandle // indexed by Node; open until cleanup
+	lease *subnetLease    // the two /24s, held until close
 }
 
 // routerSysctls turn R into a router. They are written once R's links
@@ -73,7 +74,10 @@ var routerSysctls = []sysctl{
 // fails the test if setup fails.
 func NewChain(t T) *Chain {
 	t.Helper()
-	c := newChainConfig()
+	c, err := newChainConfig()
+	if err != nil {
+		t.Fatalf("testnet: NewChain: %v", err)
+	}
 	t.Cleanup(func() {
 		if err := c.close(); err != nil {
 			t.Errorf("testnet: cleanup of chain %s/%s/%s: %v", c.NameA, c.NameR, c.NameB, err)
@@ -88,7 +92,10 @@ func NewChain(t T) *Chain {
 // CreateChain makes a Chain outside tests (dropspot demo); the caller
 // must Close it, also on error paths and interrupts.
 func CreateChain() (*Chain, error) {
-	c := newChainConfig()
+	c, err := newChainConfig()
+	if err != nil {
+		return nil, err
+	}
 	if err := c.setup(); err != nil {
 		return nil, errors.Join(fmt.Errorf("testnet: create chain %s/%s/%s: %w", c.NameA, c.NameR, c.NameB, err), c.close())
 	}
@@ -135,15 +142,16 @@ func (c *Chain) SetLargeTCPReceiveBuffers() error {
 const largeTCPReceiveBuffer = 32 << 20
 
 // newChainConfig picks names and addresses: two /24s of 198.18.0.0/15 that
-// differ in their last bit, and two /64s of one 2001:db8:x::/48.
-func newChainConfig() *Chain {
+// differ in their last bit (leased until close, subnet.go), and two /64s
+// of one 2001:db8:x::/48.
+func newChainConfig() (*Chain, error) {
 	suffix := fmt.Sprintf("%06x", rand.Uint32()&0xffffff)
-	net4 := rand.N(256) * 2 // even; subnet 2 is net4+1
-	net6 := uint16(rand.N(1 << 16))
-	v4 := func(subnet int, host byte) netip.Addr {
-		n := net4 + subnet - 1
-		return netip.AddrFrom4([4]byte{198, byte(18 + n/256), byte(n % 256), host})
+	lease, err := leaseSubnets(2)
+	if err != nil {
+		return nil, err
 	}
+	net6 := uint16(rand.N(1 << 16))
+	v4 := func(subnet int, host byte) netip.Addr { return lease.addr(subnet-1, host) }
 	v6 := func(subnet int, host byte) netip.Addr {
 		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(net6 >> 8), byte(net6), 7: byte(subnet), 15: host})
 	}
@@ -152,8 +160,9 @@ func newChainConfig() *Chain {
 		IfA: "dca" + suffix, IfRA: "dcra" + suffix, IfRB: "dcrb" + suffix, IfB: "dcb" + suffix,
 		A4: v4(1, 1), RA4: v4(1, 2), RB4: v4(2, 1), B4: v4(2, 2),
 		A6: v6(1, 1), RA6: v6(1, 2), RB6: v6(2, 1), B6: v6(2, 2),
-		ns: [3]vns.NsHandle{vns.None(), vns.None(), vns.None()},
-	}
+		ns:    [3]vns.NsHandle{vns.None(), vns.None(), vns.None()},
+		lease: lease,
+	}, nil
 }
 
 // Name is node's name under /run/netns.
@@ -380,6 +389,7 @@ func LinkNotReady(h *netlink.Handle, ifname string) (string, error) {
 
 // close deletes the namespaces; the veths go with them.
 func (c *Chain) close() error {
+	defer c.lease.release()
 	var errs []error
 	for n := NodeA; n <= NodeB; n++ {
 		if !c.ns[n].IsOpen() {

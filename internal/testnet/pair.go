@@ -64,14 +64,18 @@ type Pair struct {
 	A4, B4             netip.Addr
 	A6, B6             netip.Addr
 
-	ns [2]vns.NsHandle // indexed by Side; open until cleanup
+	ns    [2]vns.NsHandle // indexed by Side; open until cleanup
+	lease *subnetLease    // A4's /24, held until close
 }
 
 // NewPair creates a Pair and registers its deletion with t.Cleanup, which
 // runs whether or not the test passes. It fails the test if setup fails.
 func NewPair(t T) *Pair {
 	t.Helper()
-	p := newPairConfig()
+	p, err := newPairConfig()
+	if err != nil {
+		t.Fatalf("testnet: NewPair: %v", err)
+	}
 	t.Cleanup(func() {
 		if err := p.close(); err != nil {
 			t.Errorf("testnet: cleanup of %s/%s: %v", p.NameA, p.NameB, err)
@@ -86,7 +90,10 @@ func NewPair(t T) *Pair {
 // Create makes a Pair outside tests (dropspot demo); the caller must Close
 // it, also on error paths and interrupts.
 func Create() (*Pair, error) {
-	p := newPairConfig()
+	p, err := newPairConfig()
+	if err != nil {
+		return nil, err
+	}
 	if err := p.setup(); err != nil {
 		return nil, errors.Join(fmt.Errorf("testnet: create %s/%s: %w", p.NameA, p.NameB, err), p.close())
 	}
@@ -99,23 +106,25 @@ func (p *Pair) Close() error { return p.close() }
 // newPairConfig picks the random names and addresses of a new pair. A shared
 // random suffix ties the four names together; 24 bits keep parallel and
 // leftover pairs from colliding, and "dsa"+6 hex digits fits IFNAMSIZ (15).
-func newPairConfig() *Pair {
+// Its /24 is leased (subnet.go) until close.
+func newPairConfig() (*Pair, error) {
 	suffix := fmt.Sprintf("%06x", rand.Uint32()&0xffffff)
-	net4 := rand.N(512) // which /24 of 198.18.0.0/15
-	net6 := uint16(rand.N(1 << 16))
-	v4 := func(host byte) netip.Addr {
-		return netip.AddrFrom4([4]byte{198, byte(18 + net4/256), byte(net4 % 256), host})
+	lease, err := leaseSubnets(1)
+	if err != nil {
+		return nil, err
 	}
+	net6 := uint16(rand.N(1 << 16))
 	v6 := func(host byte) netip.Addr {
 		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(net6 >> 8), byte(net6), 15: host})
 	}
 	return &Pair{
 		NameA: "dsA-" + suffix, NameB: "dsB-" + suffix,
 		IfA: "dsa" + suffix, IfB: "dsb" + suffix,
-		A4: v4(1), B4: v4(2),
+		A4: lease.addr(0, 1), B4: lease.addr(0, 2),
 		A6: v6(1), B6: v6(2),
-		ns: [2]vns.NsHandle{vns.None(), vns.None()},
-	}
+		ns:    [2]vns.NsHandle{vns.None(), vns.None()},
+		lease: lease,
+	}, nil
 }
 
 // Do runs fn inside side's namespace on a locked OS thread and waits for it.
@@ -328,6 +337,7 @@ func ipNet(a netip.Addr, bits int) *net.IPNet {
 // destroyed with its namespaces once the last reference (bind mount, open
 // handle, socket) to them is gone.
 func (p *Pair) close() error {
+	defer p.lease.release()
 	var errs []error
 	for _, s := range []Side{A, B} {
 		if !p.ns[s].IsOpen() {

@@ -28,7 +28,11 @@ func TestNewPairConfig(t *testing.T) {
 	v6 := netip.MustParsePrefix("2001:db8::/32")
 	seen := map[string]bool{}
 	for range 200 {
-		p := newPairConfig()
+		p, err := newPairConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.lease.release()
 		seen[p.NameA] = true
 		suffix := strings.TrimPrefix(p.NameA, "dsA-")
 		if p.NameB != "dsB-"+suffix || p.IfA != "dsa"+suffix || p.IfB != "dsb"+suffix || len(suffix) != 6 {

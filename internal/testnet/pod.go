@@ -26,7 +26,8 @@ type Pod struct {
 	IfA    string     // A's end
 	V4, V6 netip.Addr // the pod's addresses; A's end has .1 / ::1 of the same subnets
 
-	proc *exec.Cmd
+	proc  *exec.Cmd
+	lease *subnetLease // V4's /24, held until close
 }
 
 // podNAT is A's masquerade of the pod's connections out of its link to R.
@@ -43,7 +44,10 @@ const podNAT = `table inet dspod {
 // and the veth goes with it).
 func NewPod(t T, c *Chain) *Pod {
 	t.Helper()
-	p := newPodConfig(c)
+	p, err := newPodConfig(c)
+	if err != nil {
+		t.Fatalf("testnet: NewPod behind %s: %v", c.NameA, err)
+	}
 	t.Cleanup(func() {
 		if err := p.close(); err != nil {
 			t.Errorf("testnet: cleanup of pod %s: %v", p.If, err)
@@ -55,20 +59,23 @@ func NewPod(t T, c *Chain) *Pod {
 	return p
 }
 
-// newPodConfig picks names and addresses: a /24 of 198.18.0.0/15 other
-// than the chain's two (A's routing must tell them apart; other chains'
-// are in other namespaces), and subnet 3 of the chain's 2001:db8:x::/48.
-func newPodConfig(c *Chain) *Pod {
+// newPodConfig picks names and addresses: a /24 of 198.18.0.0/15 of its
+// own (leased until close, subnet.go; so not the chain's two, which A's
+// routing must tell apart), and subnet 3 of the chain's 2001:db8:x::/48.
+func newPodConfig(c *Chain) (*Pod, error) {
 	suffix := fmt.Sprintf("%06x", rand.Uint32()&0xffffff)
-	a4 := c.A4.As4()
-	n := ((int(a4[1])-18)*256 + int(a4[2]) + 2 + rand.N(510)) % 512
+	lease, err := leaseSubnets(1)
+	if err != nil {
+		return nil, err
+	}
 	v6 := c.A6.As16()
 	v6[7], v6[15] = 3, 2
 	return &Pod{
 		If: "dpp" + suffix, IfA: "dpa" + suffix,
-		V4: netip.AddrFrom4([4]byte{198, byte(18 + n/256), byte(n % 256), 2}),
-		V6: netip.AddrFrom16(v6),
-	}
+		V4:    lease.addr(0, 2),
+		V6:    netip.AddrFrom16(v6),
+		lease: lease,
+	}, nil
 }
 
 // gateway is A's address on the pod's subnet of addr.
@@ -187,6 +194,7 @@ func (p *Pod) waitUnshared() error {
 // close ends the process holding the namespace; the namespace and the
 // veth go with it.
 func (p *Pod) close() error {
+	defer p.lease.release()
 	if p.proc == nil || p.proc.Process == nil {
 		return nil
 	}

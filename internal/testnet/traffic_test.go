@@ -13,7 +13,11 @@ func TestFlowString(t *testing.T) {
 }
 
 func TestGeneratorArgs(t *testing.T) {
-	p := newPairConfig() // argument checks come before any namespace use
+	p, err := newPairConfig() // argument checks come before any namespace use
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.lease.release)
 	for name, gen := range map[string]func() (Flow, error){
 		"udp n=0":         func() (Flow, error) { return UDP(p, A, 0, 10, false) },
 		"udp huge":        func() (Flow, error) { return UDP(p, A, 1, 70000, false) },
