@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ type liveFlow struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	errs chan error
+	// sent counts the sender's completed writes: traceLive's proof that
+	// the flow moved while dropspot counted.
+	sent atomic.Int64
 }
 
 const (
@@ -37,6 +41,11 @@ const (
 	liveBefore = 300 * time.Millisecond
 	liveDuring = time.Second
 	liveAfter  = 300 * time.Millisecond
+	// liveProgress: the sender's writes the counting window must hold.
+	// A loaded host (the kernel matrix's three emulated VMs on two cores
+	// and a benchmark beside them) once starved a live TCP flow for the
+	// whole second: nothing to count, and "no record" of it.
+	liveProgress = 20
 )
 
 func newLiveFlow() *liveFlow {
@@ -111,6 +120,7 @@ func liveUDPVia(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) error
 			if _, err := tx.Write(payload); err != nil {
 				return fmt.Errorf("live udp send: %w", err)
 			}
+			l.sent.Add(1)
 			time.Sleep(200 * time.Microsecond)
 		}
 		return nil
@@ -178,7 +188,9 @@ func liveTCPStream(t *testing.T, l *liveFlow, inSrc, inDst func(func() error) er
 		chunk := make([]byte, 16<<10)
 		for !stopped() {
 			w.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			if _, err := w.Write(chunk); err != nil && !isTimeout(err) {
+			if _, err := w.Write(chunk); err == nil {
+				l.sent.Add(1)
+			} else if !isTimeout(err) {
 				return fmt.Errorf("live tcp send: %w", err)
 			}
 			time.Sleep(time.Millisecond)
@@ -197,14 +209,22 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// traceLive starts dropspot while l runs, counts for liveDuring, drains
-// and reads (the snapshot, and the report built from it), and stops the
-// traffic liveAfter later.
+// traceLive starts dropspot while l runs, counts for liveDuring (and on,
+// bounded, until the sender has written liveProgress times since the
+// start), drains and reads (the snapshot, and the report built from it),
+// and stops the traffic liveAfter later.
 func traceLive(t *testing.T, l *liveFlow, cfg Config) (*Tracer, *flow.Snapshot, *report.Report) {
 	t.Helper()
 	time.Sleep(liveBefore)
 	tr := start(t, cfg)
+	sent := l.sent.Load()
 	time.Sleep(liveDuring)
+	for deadline := time.Now().Add(liveLimit / 3); l.sent.Load()-sent < liveProgress; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the live flow's sender wrote %d times in %v of counting, want %d", l.sent.Load()-sent,
+				liveLimit/3, liveProgress)
+		}
+	}
 	if err := tr.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
