@@ -37,13 +37,13 @@ type subnetLease struct {
 
 // leaseSubnets takes n consecutive /24s starting at a multiple of n, at
 // random among those no other topology holds. Where leaseDir cannot be
-// made (not root: no namespaces will be made either) the pick is random
-// and unheld.
+// made or written (not root: no namespaces will be made either) the pick
+// is random and unheld.
 func leaseSubnets(n int) (*subnetLease, error) {
 	if n < 1 || testSubnets%n != 0 {
 		return nil, fmt.Errorf("testnet: lease of %d /24s", n)
 	}
-	held := os.MkdirAll(leaseDir, 0o755) == nil
+	held := os.MkdirAll(leaseDir, 0o755) == nil && unix.Access(leaseDir, unix.W_OK) == nil
 	for range leaseTries {
 		l := &subnetLease{first: rand.N(testSubnets/n) * n}
 		if l.first < benchFirst+benchCount && l.first+n > benchFirst {
