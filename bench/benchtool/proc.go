@@ -85,17 +85,34 @@ func (p *proc) exited() bool {
 
 // stop sends sig, waits up to timeout, then SIGKILLs.
 func (p *proc) stop(sig syscall.Signal, timeout time.Duration) error {
+	return p.stopRepeating(sig, 0, timeout)
+}
+
+// stopRepeating is stop, sending sig again every interval (0: once) while
+// the process lives, for programs that can miss a signal.
+func (p *proc) stopRepeating(sig syscall.Signal, every, timeout time.Duration) error {
 	if p.exited() {
 		return p.err
 	}
 	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s did not stop within %v after %v: killed", p.name, timeout, sig)
+	var again <-chan time.Time
+	if every > 0 {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		again = tick.C
+	}
+	deadline := time.After(timeout)
+	for {
+		select {
+		case <-p.done:
+			return p.err
+		case <-again:
+			_ = p.cmd.Process.Signal(sig)
+		case <-deadline:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			return fmt.Errorf("%s did not stop within %v after %v: killed", p.name, timeout, sig)
+		}
 	}
 }
 

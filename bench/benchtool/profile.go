@@ -154,7 +154,7 @@ func (b *bench) phaseKProfile() error {
 	mon := startMonitor(append(own, profIDs...))
 	_, uerr := b.udpRun(b.opt.udpSeconds)
 	mr := mon.finish()
-	_ = prof.stop(syscall.SIGINT, 60*time.Second)
+	_ = stopBpftrace(prof, 60*time.Second)
 	if uerr != nil {
 		return uerr
 	}
@@ -302,7 +302,7 @@ func (b *bench) phaseUProfile() error {
 	_ = t.p.cmd.Process.Signal(syscall.SIGINT)
 	st := <-stream
 	_ = t.p.wait(60 * time.Second)
-	_ = prof.stop(syscall.SIGINT, 60*time.Second)
+	_ = stopBpftrace(prof, 60*time.Second)
 	_ = os.WriteFile(filepath.Join(b.opt.outDir, "uprofile-report.txt"), buf.Bytes(), 0o644)
 	up := &UProfile{Flows: n, ReportSeconds: st.eof.Sub(t0).Seconds()}
 	// the process is gone when bpftrace prints: symbolize from the binary
@@ -386,14 +386,14 @@ func (b *bench) phaseSProfile() error {
 	for i := 0; i < sp.Runs; i++ {
 		t, err := b.startDropspot(nil, devnull)
 		if err != nil {
-			_ = prof.stop(syscall.SIGINT, 30*time.Second)
+			_ = stopBpftrace(prof, 30*time.Second)
 			return err
 		}
 		sp.StartupMS = append(sp.StartupMS, ms(t.startup))
 		// stop with SIGKILL: the profile is of startup, not of the report
 		_ = t.p.stop(syscall.SIGKILL, 10*time.Second)
 	}
-	_ = prof.stop(syscall.SIGINT, 60*time.Second)
+	_ = stopBpftrace(prof, 60*time.Second)
 	_ = os.WriteFile(filepath.Join(b.opt.outDir, "sprofile-startup.txt"), buf.Bytes(), 0o644)
 	out := buf.String()
 	ki := strings.Index(out, "@u[")

@@ -27,14 +27,7 @@ func TestBenchmarkSmoke(t *testing.T) {
 		t.Skip("benchmark smoke run: skipped with -short")
 	}
 	testnet.RequirePrivileged(t)
-	for _, tool := range []string{"iperf3", "bpftrace", "bpftool", "ip", "iptables-nft-restore", "nft", "conntrack"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI=true but %s is missing (.ci/run installs it): %v", tool, err)
-			}
-			t.Skipf("benchmark smoke run needs %s (bench/run.sh installs it): %v", tool, err)
-		}
-	}
+	requireTools(t, "iperf3", "bpftrace", "bpftool", "ip", "iptables-nft-restore", "nft", "conntrack")
 
 	dir := t.TempDir()
 	dropspot := filepath.Join(dir, "dropspot")
