@@ -1,0 +1,4 @@
+package netns
+
+// Prepare is prepare, for the tests of package netns_test.
+var Prepare = prepare
