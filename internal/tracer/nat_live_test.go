@@ -57,7 +57,7 @@ func TestLiveNATService(t *testing.T) {
 		s.nftDNAT(t)
 		inA := func(fn func() error) error { return c.Do(testnet.NodeA, fn) }
 		inB := func(fn func() error) error { return c.Do(testnet.NodeB, fn) }
-		l := newLiveFlow()
+		l := newLiveFlow(t)
 		tc.gen(t, l, inA, inB, s.src, netip.AddrPortFrom(s.dst, backendPort), netip.AddrPortFrom(s.vip, servicePort))
 		tr, snap, r := traceLive(t, l, Config{})
 		expectWhole(t, tr, r, s.src, s.vip, map[uint32]string{c.InodeA: "local-out", c.InodeR: "forward"})
@@ -86,7 +86,7 @@ func TestLivePodMasquerade(t *testing.T) {
 			src, node, dst = pod.V6, c.A6, c.B6
 		}
 		inB := func(fn func() error) error { return c.Do(testnet.NodeB, fn) }
-		l := newLiveFlow()
+		l := newLiveFlow(t)
 		tc.gen(t, l, pod.Do, inB, src, netip.AddrPortFrom(dst, 0), netip.AddrPort{})
 		tr, snap, r := traceLive(t, l, Config{})
 		expectWhole(t, tr, r, src, dst, map[uint32]string{pod.Inode: "local-out", c.InodeA: "forward"})

@@ -17,7 +17,7 @@ import (
 func TestScrapesOfAHealthyFlow(t *testing.T) {
 	testnet.RequirePrivileged(t)
 	c := testnet.NewChain(t)
-	l := newLiveFlow()
+	l := newLiveFlow(t)
 	liveUDP(t, l, func(fn func() error) error { return c.Do(testnet.NodeA, fn) },
 		func(fn func() error) error { return c.Do(testnet.NodeB, fn) }, c.A4, c.B4)
 	defer l.end(t)

@@ -19,6 +19,9 @@ import (
 const (
 	tcpLossBytes = 3 << 20
 	tcpLossEvery = 40
+	// liveRetransmissions: the retransmissions a live loss test's
+	// counting window must hold, some of them of drops inside it.
+	liveRetransmissions = 5
 )
 
 // TCP retransmissions matched to this host's drops, against ground truth:
@@ -293,7 +296,7 @@ func liveTCPLoss(t *testing.T, c *chainNodes, src netip.Addr, listen, via netip.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeFault(t, rule) })
-	l := newLiveFlow()
+	l := newLiveFlow(t)
 	liveTCPStream(t, l, func(fn func() error) error { return c.Do(testnet.NodeA, fn) },
 		func(fn func() error) error { return c.Do(testnet.NodeB, fn) }, src, listen, via, fromServer)
 	time.Sleep(liveBefore)
@@ -302,7 +305,18 @@ func liveTCPLoss(t *testing.T, c *chainNodes, src netip.Addr, listen, via netip.
 	tr := start(t, Config{})
 	innerBefore := chainNstat(t, c.Chain, sendNode)
 	time.Sleep(liveDuring)
-	innerAfter := chainNstat(t, c.Chain, sendNode)
+	// The window must hold retransmissions to match them.
+	var innerAfter map[string]uint64
+	for deadline := time.Now().Add(liveWait); ; time.Sleep(50 * time.Millisecond) {
+		innerAfter = chainNstat(t, c.Chain, sendNode)
+		n := delta(innerBefore, innerAfter, "Tcp.RetransSegs")
+		if n >= liveRetransmissions {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sender retransmitted %d segments in %v of counting, want %d", n, liveWait, liveRetransmissions)
+		}
+	}
 	if err := tr.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
