@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,20 +12,6 @@ import (
 
 	"github.com/dropspot/dropspot/internal/testnet"
 )
-
-// requireTools skips without these programs, or fails when CI=true (.ci/run
-// installs them).
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI=true but %s is missing (.ci/run installs it): %v", tool, err)
-			}
-			t.Skipf("needs %s (bench/run.sh installs it): %v", tool, err)
-		}
-	}
-}
 
 // TestStopBpftraceUnderContention: bpftrace 0.17 misses a stop signal that
 // lands while its thread waits for a CPU (see stopBpftrace). Here it waits
@@ -39,7 +24,9 @@ func TestStopBpftraceUnderContention(t *testing.T) {
 		t.Skip("bpftrace under CPU contention: skipped with -short")
 	}
 	testnet.RequirePrivileged(t)
-	requireTools(t, "bpftrace", "unshare")
+	for _, tool := range []string{"bpftrace", "unshare"} {
+		testnet.RequireTool(t, tool)
+	}
 	loop := exec.Command("sh", "-c", "while :; do :; done")
 	if err := loop.Start(); err != nil {
 		t.Fatal(err)

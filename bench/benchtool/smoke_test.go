@@ -27,7 +27,9 @@ func TestBenchmarkSmoke(t *testing.T) {
 		t.Skip("benchmark smoke run: skipped with -short")
 	}
 	testnet.RequirePrivileged(t)
-	requireTools(t, "iperf3", "bpftrace", "bpftool", "ip", "iptables-nft-restore", "nft", "conntrack")
+	for _, tool := range []string{"iperf3", "bpftrace", "bpftool", "ip", "iptables-nft-restore", "nft", "conntrack"} {
+		testnet.RequireTool(t, tool)
+	}
 
 	dir := t.TempDir()
 	dropspot := filepath.Join(dir, "dropspot")

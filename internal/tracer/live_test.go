@@ -235,12 +235,7 @@ func traceLive(t *testing.T, l *liveFlow, cfg Config) (*Tracer, *flow.Snapshot, 
 	tr := start(t, cfg)
 	sent := l.sent.Load()
 	time.Sleep(liveDuring)
-	for deadline := time.Now().Add(liveWait); l.sent.Load()-sent < liveProgress; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the live flow's sender wrote %d times in %v of counting, want %d", l.sent.Load()-sent,
-				liveWait, liveProgress)
-		}
-	}
+	holdWindow(t, "the live flow's sender's writes", liveProgress, func() uint64 { return uint64(l.sent.Load() - sent) })
 	if err := tr.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +243,21 @@ func traceLive(t *testing.T, l *liveFlow, cfg Config) (*Tracer, *flow.Snapshot, 
 	time.Sleep(liveAfter)
 	l.end(t)
 	return tr, snap, report.Build(snap, tr.Plan.Hooks, report.Namer{})
+}
+
+// holdWindow keeps a counting window open, liveWait at most, until count
+// (what it holds of the traffic, named by what) reaches want.
+func holdWindow(t *testing.T, what string, want uint64, count func() uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(liveWait); ; time.Sleep(10 * time.Millisecond) {
+		n := count()
+		if n >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d in %v of counting, want %d", what, n, liveWait, want)
+		}
+	}
 }
 
 // pathStages are the stages of each path of a socket flow.

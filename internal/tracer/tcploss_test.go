@@ -307,16 +307,10 @@ func liveTCPLoss(t *testing.T, c *chainNodes, src netip.Addr, listen, via netip.
 	time.Sleep(liveDuring)
 	// The window must hold retransmissions to match them.
 	var innerAfter map[string]uint64
-	for deadline := time.Now().Add(liveWait); ; time.Sleep(50 * time.Millisecond) {
+	holdWindow(t, "the sender's retransmissions", liveRetransmissions, func() uint64 {
 		innerAfter = chainNstat(t, c.Chain, sendNode)
-		n := delta(innerBefore, innerAfter, "Tcp.RetransSegs")
-		if n >= liveRetransmissions {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sender retransmitted %d segments in %v of counting, want %d", n, liveWait, liveRetransmissions)
-		}
-	}
+		return delta(innerBefore, innerAfter, "Tcp.RetransSegs")
+	})
 	if err := tr.Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
